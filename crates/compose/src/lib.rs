@@ -1,0 +1,1 @@
+//! The compose-spec model, interpolation and project engine.

@@ -1,0 +1,1 @@
+//! Images: references, manifests, content store, layers, snapshots.
