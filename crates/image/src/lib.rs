@@ -1,1 +1,13 @@
 //! Images: references, manifests, content store, layers, snapshots.
+//!
+//! The daemon builds on these pieces:
+//! - [`reference::Reference`]: Docker's image reference grammar and normalisation.
+//! - [`digest::Digest`]: validated content digests.
+
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::Reference;
