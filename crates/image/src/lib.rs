@@ -11,3 +11,8 @@ pub mod reference;
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
+pub mod change;
+pub mod config;
+pub mod manifest;
+pub mod media_type;
+pub mod platform;
