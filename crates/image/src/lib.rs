@@ -16,3 +16,5 @@ pub mod config;
 pub mod manifest;
 pub mod media_type;
 pub mod platform;
+pub mod content;
+mod fsutil;
