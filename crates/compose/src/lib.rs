@@ -10,3 +10,5 @@ pub mod schema;
 pub mod yaml;
 
 pub use error::{ComposeError, Result};
+pub mod merge;
+pub mod normalize;
