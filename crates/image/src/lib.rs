@@ -18,3 +18,5 @@ pub mod media_type;
 pub mod platform;
 pub mod content;
 mod fsutil;
+pub mod layer;
+pub mod whiteout;

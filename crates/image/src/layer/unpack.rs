@@ -1,0 +1,309 @@
+//! Unpacking a layer tar into a directory, safely.
+//!
+//! The `tar` crate is used only to iterate entries and read headers; every file is
+//! created here with fd-relative syscalls inside a [`Root`], so no entry can write
+//! outside the directory: `..` that climbs out is rejected, absolute names are taken
+//! relative to the root (as Docker does), symlinks and hard links are resolved in the
+//! root. OCI whiteouts become overlayfs whiteouts.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fchmod, fchmodat, fstatat, futimens, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
+
+use super::confined::{fsetxattr, setxattr_on_path_fd, Root};
+use super::decompress::decompress;
+use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::error::{Error, Result};
+use crate::media_type::Compression;
+use crate::whiteout::{classify, TarName, OVERLAY_OPAQUE_XATTR};
+
+/// The result of unpacking a layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unpacked {
+    /// sha256 of the uncompressed tar stream.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar stream in bytes.
+    pub tar_size: u64,
+}
+
+/// Unpacks the layer blob from `reader` into the existing directory `dest`.
+/// `compression` is the declared one (`None` to sniff). `layer` names the layer in errors.
+/// On error `dest` holds a partial tree: callers unpack into a temp dir and discard it.
+pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, layer: &str) -> Result<Unpacked> {
+    let corrupt = |e: io::Error| Error::layer(layer, e);
+    let tar_stream = decompress(reader, compression).map_err(corrupt)?;
+    let hashing = HashingReader::new(tar_stream, Algorithm::Sha256);
+    let root = Root::open(dest).map_err(|e| Error::io("open", dest, e.into()))?;
+    let mut archive = tar::Archive::new(hashing);
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    {
+        let entries = archive.entries().map_err(corrupt)?;
+        for entry in entries {
+            let mut entry = entry.map_err(corrupt)?;
+            apply_entry(&root, &mut entry, layer, &mut dir_times)?;
+        }
+    }
+    // Hash what follows the last entry (end-of-archive blocks, padding): the diff id is
+    // the digest of the whole stream. This also makes gzip check its trailer CRC.
+    let mut rest = archive.into_inner();
+    let mut buf = [0u8; 8192];
+    loop {
+        match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(corrupt(e)),
+        }
+    }
+    let tar_size = rest.count();
+    let (diff_id, _) = rest.finish();
+    if tar_size == 0 {
+        return Err(Error::layer(layer, "empty layer stream (not a tar archive)"));
+    }
+    // Directory times last, deepest first: creating children bumps a parent's mtime.
+    dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+    for (rel, mtime) in dir_times {
+        let fd = root.open_in(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW);
+        if let Ok(fd) = fd {
+            let t = TimeSpec::new(mtime as i64, 0);
+            futimens(fd.as_fd(), &t, &t).map_err(|e| path_err(layer, &rel, "set times of", e))?;
+        }
+    }
+    Ok(Unpacked { diff_id, tar_size })
+}
+
+/// Cleans an entry name: leading `/` dropped, `.` and empty components dropped, `..`
+/// applied lexically and refused if it climbs above the root. `None`: the root itself.
+pub(crate) fn clean_entry_path(raw: &[u8]) -> std::result::Result<PathBuf, &'static str> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in raw.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                if parts.pop().is_none() {
+                    return Err("climbs out of the layer root");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    if raw.contains(&0) {
+        return Err("contains a NUL byte");
+    }
+    let mut p = PathBuf::new();
+    for c in parts {
+        p.push(OsStr::from_bytes(c));
+    }
+    Ok(p)
+}
+
+fn path_err(layer: &str, rel: &Path, op: &str, e: impl Into<io::Error>) -> Error {
+    Error::layer(layer, format!("{op} {:?}: {}", rel, e.into()))
+}
+
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: u64,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, layer: &str) -> Result<Meta> {
+    let h = entry.header();
+    let bad = |what: &str, e: io::Error| Error::layer(layer, format!("bad {what} in tar header: {e}"));
+    let mut meta = Meta {
+        mode: h.mode().map_err(|e| bad("mode", e))? & 0o7777,
+        uid: h.uid().map_err(|e| bad("uid", e))? as u32,
+        gid: h.gid().map_err(|e| bad("gid", e))? as u32,
+        mtime: h.mtime().map_err(|e| bad("mtime", e))?,
+        xattrs: Vec::new(),
+    };
+    if let Some(exts) = entry.pax_extensions().map_err(|e| bad("pax header", e))? {
+        for ext in exts {
+            let ext = ext.map_err(|e| bad("pax header", e))?;
+            let key = ext.key_bytes();
+            let num = || std::str::from_utf8(ext.value_bytes()).ok().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
+            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                meta.xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
+            } else if key == b"uid" {
+                meta.uid = num().ok_or_else(|| Error::layer(layer, "bad pax uid"))? as u32;
+            } else if key == b"gid" {
+                meta.gid = num().ok_or_else(|| Error::layer(layer, "bad pax gid"))? as u32;
+            } else if key == b"mtime" {
+                meta.mtime = num().unwrap_or(meta.mtime);
+            }
+        }
+    }
+    Ok(meta)
+}
+
+fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str, dir_times: &mut Vec<(PathBuf, u64)>) -> Result<()> {
+    let raw = entry.path_bytes().into_owned();
+    let unsafe_path = |reason| Error::UnsafePath { layer: layer.to_owned(), path: String::from_utf8_lossy(&raw).into_owned(), reason };
+    let rel = clean_entry_path(&raw).map_err(unsafe_path)?;
+    let kind = entry.header().entry_type();
+    let meta = entry_meta(entry, layer)?;
+
+    // The root directory itself ("./"): only its metadata applies.
+    let Some(base) = rel.file_name().map(|b| b.to_owned()) else {
+        if kind.is_dir() {
+            let fd = root.open_in(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| path_err(layer, &rel, "open", e))?;
+            set_meta_fd(&fd, &meta, layer, &rel)?;
+            dir_times.push((rel, meta.mtime));
+        }
+        return Ok(());
+    };
+    let parent_rel = rel.parent().unwrap_or(Path::new("")).to_owned();
+    let parent = root.dir_creating(&parent_rel).map_err(|e| path_err(layer, &parent_rel, "open parent of", e))?;
+
+    match classify(base.as_bytes()) {
+        TarName::Meta => return Ok(()),
+        TarName::Opaque => {
+            let dir = root
+                .open_in(&parent_rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .map_err(|e| path_err(layer, &parent_rel, "open", e))?;
+            fsetxattr(dir.as_fd(), OVERLAY_OPAQUE_XATTR.as_bytes(), b"y").map_err(|e| path_err(layer, &parent_rel, "mark opaque", e))?;
+            return Ok(());
+        }
+        TarName::Whiteout(name) => {
+            let name = OsStr::from_bytes(name);
+            if name.is_empty() || name == "." || name == ".." {
+                return Err(unsafe_path("is a whiteout of an invalid name"));
+            }
+            Root::remove_all_at(parent.as_fd(), name).map_err(|e| path_err(layer, &rel, "replace", e))?;
+            mknodat(parent.as_fd(), name, SFlag::S_IFCHR, Mode::empty(), 0).map_err(|e| path_err(layer, &rel, "create whiteout for", e))?;
+            fchownat(parent.as_fd(), name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| path_err(layer, &rel, "chown", e))?;
+            return Ok(());
+        }
+        TarName::Plain => {}
+    }
+
+    // Whatever is at the name now is replaced, except a directory by a directory (tar
+    // semantics: the later entry's metadata wins, contents merge).
+    let existing = fstatat(parent.as_fd(), base.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok();
+    let existing_is_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    if existing.is_some() && !(kind.is_dir() && existing_is_dir) {
+        Root::remove_all_at(parent.as_fd(), &base).map_err(|e| path_err(layer, &rel, "replace", e))?;
+    }
+
+    let owner = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+    let times = TimeSpec::new(meta.mtime as i64, 0);
+    use tar::EntryType as T;
+    match kind {
+        T::Directory => {
+            if !existing_is_dir {
+                nix::sys::stat::mkdirat(parent.as_fd(), base.as_os_str(), Mode::from_bits_truncate(0o700))
+                    .map_err(|e| path_err(layer, &rel, "mkdir", e))?;
+            }
+            let fd = nix::fcntl::openat(
+                parent.as_fd(),
+                base.as_os_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| path_err(layer, &rel, "open", e))?;
+            set_meta_fd(&fd, &meta, layer, &rel)?;
+            dir_times.push((rel, meta.mtime));
+        }
+        T::Regular | T::Continuous => {
+            let fd = nix::fcntl::openat(
+                parent.as_fd(),
+                base.as_os_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|e| path_err(layer, &rel, "create", e))?;
+            let mut file = std::fs::File::from(fd);
+            let want = entry.size();
+            let got = io::copy(entry, &mut file).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?;
+            // The tar reader stops quietly at the end of a short stream; a file shorter
+            // than its header says means the archive is truncated.
+            if got != want {
+                return Err(Error::layer(layer, format!("truncated archive: {:?} has {got} of {want} bytes", rel)));
+            }
+            let fd = OwnedFd::from(file);
+            set_meta_fd(&fd, &meta, layer, &rel)?;
+            futimens(fd.as_fd(), &times, &times).map_err(|e| path_err(layer, &rel, "set times of", e))?;
+        }
+        T::Symlink => {
+            let target = entry.link_name_bytes().ok_or_else(|| unsafe_path("is a symlink without a target"))?;
+            // The target is stored verbatim: it is only ever resolved inside a root
+            // (here by openat2, in a container by its mount namespace).
+            symlinkat(OsStr::from_bytes(&target), parent.as_fd(), base.as_os_str()).map_err(|e| path_err(layer, &rel, "symlink", e))?;
+            fchownat(parent.as_fd(), base.as_os_str(), owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| path_err(layer, &rel, "chown", e))?;
+            set_xattrs_path_fd(root, &rel, &meta, layer)?;
+            utimensat(parent.as_fd(), base.as_os_str(), &times, &times, UtimensatFlags::NoFollowSymlink)
+                .map_err(|e| path_err(layer, &rel, "set times of", e))?;
+        }
+        T::Link => {
+            let raw_target = entry.link_name_bytes().ok_or_else(|| unsafe_path("is a hard link without a target"))?;
+            let target = clean_entry_path(&raw_target).map_err(|_| unsafe_path("is a hard link that points outside the layer"))?;
+            let (Some(tbase), Some(tparent_rel)) = (target.file_name(), target.parent()) else {
+                return Err(unsafe_path("is a hard link to the layer root"));
+            };
+            let tparent = root
+                .open_in(tparent_rel, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                .map_err(|e| path_err(layer, &rel, "resolve hard link target of", e))?;
+            // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself, so a
+            // symlink can never smuggle in a file from outside the root.
+            linkat(tparent.as_fd(), tbase, parent.as_fd(), base.as_os_str(), AtFlags::empty())
+                .map_err(|e| path_err(layer, &rel, "hard link", e))?;
+        }
+        T::Char | T::Block | T::Fifo => {
+            let (sflag, dev) = match kind {
+                T::Char | T::Block => {
+                    let h = entry.header();
+                    let major = h.device_major().ok().flatten().unwrap_or(0);
+                    let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                    let sflag = if kind == T::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+                    (sflag, libc::makedev(major, minor))
+                }
+                _ => (SFlag::S_IFIFO, 0),
+            };
+            mknodat(parent.as_fd(), base.as_os_str(), sflag, Mode::from_bits_truncate(0o600), dev)
+                .map_err(|e| path_err(layer, &rel, "mknod", e))?;
+            fchownat(parent.as_fd(), base.as_os_str(), owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| path_err(layer, &rel, "chown", e))?;
+            // We just made this node, so it is not a symlink: following is harmless.
+            fchmodat(parent.as_fd(), base.as_os_str(), Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink)
+                .map_err(|e| path_err(layer, &rel, "chmod", e))?;
+            set_xattrs_path_fd(root, &rel, &meta, layer)?;
+            utimensat(parent.as_fd(), base.as_os_str(), &times, &times, UtimensatFlags::NoFollowSymlink)
+                .map_err(|e| path_err(layer, &rel, "set times of", e))?;
+        }
+        other => {
+            return Err(Error::layer(layer, format!("entry {:?}: unhandled tar entry type {:?}", rel, other)));
+        }
+    }
+    Ok(())
+}
+
+/// Owner, then mode (chown clears set-id bits), then xattrs, on an open file or dir.
+fn set_meta_fd(fd: &OwnedFd, meta: &Meta, layer: &str, rel: &Path) -> Result<()> {
+    fchown(fd.as_fd(), Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))).map_err(|e| path_err(layer, rel, "chown", e))?;
+    fchmod(fd.as_fd(), Mode::from_bits_truncate(meta.mode)).map_err(|e| path_err(layer, rel, "chmod", e))?;
+    for (name, value) in &meta.xattrs {
+        fsetxattr(fd.as_fd(), name, value).map_err(|e| path_err(layer, rel, "set xattr on", e))?;
+    }
+    Ok(())
+}
+
+fn set_xattrs_path_fd(root: &Root, rel: &Path, meta: &Meta, layer: &str) -> Result<()> {
+    if meta.xattrs.is_empty() {
+        return Ok(());
+    }
+    let fd = root.open_in(rel, OFlag::O_PATH | OFlag::O_NOFOLLOW).map_err(|e| path_err(layer, rel, "open", e))?;
+    for (name, value) in &meta.xattrs {
+        setxattr_on_path_fd(fd.as_fd(), name, value).map_err(|e| path_err(layer, rel, "set xattr on", e))?;
+    }
+    Ok(())
+}
