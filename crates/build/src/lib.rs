@@ -15,6 +15,7 @@
 pub mod shell_lexer;
 pub mod directives;
 pub mod error;
+pub mod evaluate;
 pub mod instructions;
 pub mod parser;
 

@@ -119,6 +119,11 @@ impl ShellLexer {
         }
     }
 
+    /// The escape character.
+    pub fn escape(&self) -> char {
+        self.escape
+    }
+
     /// Expands `word` as one word (what ENV, LABEL, WORKDIR, COPY paths… use).
     pub fn process_word(&self, word: &str, env: &dyn EnvLookup) -> Result<String, LexError> {
         Ok(self.process(word, env)?.result)
