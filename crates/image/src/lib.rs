@@ -20,3 +20,4 @@ pub mod content;
 mod fsutil;
 pub mod layer;
 pub mod whiteout;
+pub mod snapshot;

@@ -268,3 +268,21 @@ fn syncfs(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Helpers for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A plain tar of regular files `(path, content)`.
+    pub(crate) fn tar_of(files: &[(String, String)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, c) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(c.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_600_000_000);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, p, c.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+}

@@ -118,11 +118,14 @@ struct Meta {
 fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, layer: &str) -> Result<Meta> {
     let h = entry.header();
     let bad = |what: &str, e: io::Error| Error::layer(layer, format!("bad {what} in tar header: {e}"));
+    // Like Go's archive/tar (and so Docker), an all-blank numeric field reads as 0.
+    let blank = |raw: &[u8]| raw.iter().all(|b| *b == 0 || *b == b' ');
+    let old = h.as_old();
     let mut meta = Meta {
-        mode: h.mode().map_err(|e| bad("mode", e))? & 0o7777,
-        uid: h.uid().map_err(|e| bad("uid", e))? as u32,
-        gid: h.gid().map_err(|e| bad("gid", e))? as u32,
-        mtime: h.mtime().map_err(|e| bad("mtime", e))?,
+        mode: h.mode().or_else(|e| if blank(&old.mode) { Ok(0) } else { Err(e) }).map_err(|e| bad("mode", e))? & 0o7777,
+        uid: h.uid().or_else(|e| if blank(&old.uid) { Ok(0) } else { Err(e) }).map_err(|e| bad("uid", e))? as u32,
+        gid: h.gid().or_else(|e| if blank(&old.gid) { Ok(0) } else { Err(e) }).map_err(|e| bad("gid", e))? as u32,
+        mtime: h.mtime().or_else(|e| if blank(&old.mtime) { Ok(0) } else { Err(e) }).map_err(|e| bad("mtime", e))?,
         xattrs: Vec::new(),
     };
     if let Some(exts) = entry.pax_extensions().map_err(|e| bad("pax header", e))? {

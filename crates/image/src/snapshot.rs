@@ -1,0 +1,165 @@
+//! Container root filesystems: an overlayfs mount of a layer chain (read-only lower dirs)
+//! plus a container's own `upper` and `work` dirs.
+//!
+//! mount(2) takes its options in one page, which absolute lower dir paths overflow past a
+//! few dozen layers. The lower dirs are therefore named by their short links (`l/<id>`)
+//! relative to the layer store root, and the mount is made from a thread that has its own
+//! working directory (`unshare(CLONE_FS)`) set to that root, so the daemon's other
+//! threads never see a changed cwd.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::layer::LayerStore;
+
+/// overlayfs refuses deeper stacks (OVL_MAX_STACK).
+pub const MAX_LOWER_LAYERS: usize = 500;
+
+/// The directories of one container's writable layer.
+#[derive(Clone, Debug)]
+pub struct SnapshotDirs {
+    /// Where the container's changes go (overlay upperdir).
+    pub upper: PathBuf,
+    /// overlay's scratch dir; must be on the same filesystem as `upper`.
+    pub work: PathBuf,
+    /// Where the merged root filesystem is mounted.
+    pub merged: PathBuf,
+}
+
+impl SnapshotDirs {
+    /// Creates `upper`, `work` and `merged` under `dir` (e.g. `containers/<id>`).
+    pub fn create(dir: &Path) -> Result<SnapshotDirs> {
+        let dirs = SnapshotDirs { upper: dir.join("upper"), work: dir.join("work"), merged: dir.join("merged") };
+        for d in [&dirs.upper, &dirs.work, &dirs.merged] {
+            fs::create_dir_all(d).ctx("create", d)?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// Mounts an overlay at `dirs.merged` whose lower layers are `chain` (chain ids, base
+/// layer first, as in an image config) and whose upper/work dirs are `dirs`'. An empty
+/// chain (a `FROM scratch` image) gets an empty lower dir.
+pub fn mount_overlay(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs) -> Result<()> {
+    if chain.len() > MAX_LOWER_LAYERS {
+        return Err(Error::Mount {
+            op: "mount overlay on",
+            target: dirs.merged.clone(),
+            source: std::io::Error::other(format!("{} layers is more than overlayfs's {MAX_LOWER_LAYERS}", chain.len())),
+        });
+    }
+    // overlayfs lists the top layer first.
+    let mut lowers = Vec::with_capacity(chain.len().max(1));
+    for c in chain.iter().rev() {
+        lowers.push(layers.short_link(c)?);
+    }
+    if lowers.is_empty() {
+        let empty = layers.root().join("empty");
+        fs::create_dir_all(&empty).ctx("create", &empty)?;
+        lowers.push("empty".to_owned());
+    }
+    let abs = |p: &Path| -> Result<String> {
+        let p = fs::canonicalize(p).ctx("resolve", p)?;
+        let s = p.to_str().ok_or_else(|| Error::io("mount", &p, std::io::Error::other("path is not UTF-8")))?;
+        if s.contains([',', ':']) {
+            return Err(Error::io("mount", &p, std::io::Error::other("overlay paths cannot contain ',' or ':'")));
+        }
+        Ok(s.to_owned())
+    };
+    let data = format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), abs(&dirs.upper)?, abs(&dirs.work)?);
+    let page = page_size();
+    if data.len() >= page {
+        return Err(Error::Mount {
+            op: "mount overlay on",
+            target: dirs.merged.clone(),
+            source: std::io::Error::other(format!("mount options are {} bytes, more than a page ({page})", data.len())),
+        });
+    }
+    let layers_root = layers.root().to_owned();
+    let target = dirs.merged.clone();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| -> std::io::Result<()> {
+            // This thread gets its own cwd: chdir here affects no other thread.
+            unshare(CloneFlags::CLONE_FS)?;
+            nix::unistd::chdir(&layers_root)?;
+            mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))?;
+            Ok(())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
+    });
+    result.map_err(|source| Error::Mount { op: "mount overlay on", target: dirs.merged.clone(), source })
+}
+
+/// Unmounts `target`, lazily if it is busy. Returns false if nothing was mounted there.
+pub fn unmount(target: &Path) -> Result<bool> {
+    match umount2(target, MntFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(nix::errno::Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH)
+            .map(|_| true)
+            .map_err(|e| Error::Mount { op: "unmount", target: target.to_owned(), source: e.into() }),
+        Err(e) => Err(Error::Mount { op: "unmount", target: target.to_owned(), source: e.into() }),
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as usize } else { 4096 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::tests_support::tar_of;
+
+    #[test]
+    fn mounts_130_layers_and_reads_the_lowest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path().join("layers")).unwrap();
+        let mut chain: Vec<Digest> = Vec::new();
+        for i in 0..130 {
+            let mut files = vec![(format!("layer-{i}"), format!("{i}")), ("shared".to_owned(), format!("from {i}"))];
+            if i == 0 {
+                files.push(("bottom".to_owned(), "lowest layer".to_owned()));
+            }
+            let tar = tar_of(&files);
+            let l = store.unpack(chain.last(), None, &tar[..], None, &format!("layer {i}")).unwrap();
+            chain.push(l.chain_id);
+        }
+        let dirs = SnapshotDirs::create(&tmp.path().join("containers/c1")).unwrap();
+        mount_overlay(&store, &chain, &dirs).unwrap();
+        let read = |p: &str| fs::read_to_string(dirs.merged.join(p));
+        let bottom = read("bottom");
+        let shared = read("shared");
+        let l77 = read("layer-77");
+        fs::write(dirs.merged.join("new"), b"upper").unwrap();
+        assert!(unmount(&dirs.merged).unwrap());
+        assert!(!unmount(&dirs.merged).unwrap(), "second unmount finds nothing");
+        assert_eq!(bottom.unwrap(), "lowest layer");
+        assert_eq!(shared.unwrap(), "from 129", "top layer wins");
+        assert_eq!(l77.unwrap(), "77");
+        assert_eq!(fs::read(dirs.upper.join("new")).unwrap(), b"upper");
+        assert!(!dirs.merged.join("bottom").exists(), "unmounted");
+    }
+
+    #[test]
+    fn scratch_images_mount_with_an_empty_lower() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path().join("layers")).unwrap();
+        let dirs = SnapshotDirs::create(&tmp.path().join("c")).unwrap();
+        mount_overlay(&store, &[], &dirs).unwrap();
+        let r = fs::write(dirs.merged.join("f"), b"x");
+        unmount(&dirs.merged).unwrap();
+        r.unwrap();
+        assert!(dirs.upper.join("f").exists());
+        let missing = Digest::sha256_of(b"missing");
+        assert!(mount_overlay(&store, &[missing], &dirs).is_err());
+    }
+}
