@@ -18,5 +18,6 @@ pub mod error;
 pub mod evaluate;
 pub mod instructions;
 pub mod parser;
+pub mod plan;
 
 pub use error::{DockerfileError, ErrorKind, Location};
