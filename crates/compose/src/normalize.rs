@@ -146,6 +146,11 @@ pub fn normalize_service(name: &str, svc: &mut Value, ctx: &PathContext) -> Resu
             list_or_dict_to_map(v, false);
         }
     }
+    if let Some(Value::Object(logging)) = obj.get_mut("logging") {
+        if let Some(v) = logging.get_mut("options") {
+            list_or_dict_to_map(v, false);
+        }
+    }
     if let Some(Value::Object(deploy)) = obj.get_mut("deploy") {
         if let Some(v) = deploy.get_mut("labels") {
             list_or_dict_to_map(v, false);
