@@ -21,3 +21,4 @@ mod fsutil;
 pub mod layer;
 pub mod whiteout;
 pub mod snapshot;
+pub mod changes;
