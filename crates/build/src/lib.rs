@@ -13,7 +13,9 @@
 //! - [`cache_key`]: deterministic step cache keys.
 
 pub mod shell_lexer;
+pub mod context;
 pub mod directives;
+pub mod dockerignore;
 pub mod error;
 pub mod evaluate;
 pub mod instructions;
