@@ -1,0 +1,157 @@
+//! Path resolution confined to a root directory. Every mount target, device node and
+//! symlink the runtime makes inside a rootfs goes through here, so a symlink planted in
+//! an image (CVE-2021-30465 and its kin) can never steer a write or a mount outside it:
+//! the kernel resolves each path with openat2(RESOLVE_IN_ROOT), treating symlinks as if
+//! the rootfs were `/`.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Component, Path, PathBuf};
+
+use crate::sys;
+
+const IN_ROOT: u64 = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
+
+/// Cleans `path` into a list of normal components; `..` is handled by the kernel's
+/// in-root resolution, but we drop it lexically at the root too, as runc does.
+fn components(path: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(PathBuf::from(n)),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Opens `path` inside `root` with O_PATH (or `flags`), symlinks resolved in the root.
+pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let rel: PathBuf = components(path).iter().collect();
+    let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+    sys::openat2(root, &rel, flags, 0, IN_ROOT)
+}
+
+/// What to create at the end of a path when it is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Returns an O_PATH descriptor for `path` inside `root`, creating missing directories
+/// (mode 0755) and, for `Kind::File`, an empty final file. Each step is created relative
+/// to the descriptor of its already-resolved parent, so no lookup ever leaves the root.
+pub fn mkdir_all_in_root(root: RawFd, path: &Path, last: Kind) -> io::Result<OwnedFd> {
+    let comps = components(path);
+    let mut cur: OwnedFd = sys::openat2(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, IN_ROOT)?;
+    for (i, name) in comps.iter().enumerate() {
+        let is_last = i + 1 == comps.len();
+        let want_dir = !is_last || last == Kind::Dir;
+        let flags = libc::O_PATH | if want_dir { libc::O_DIRECTORY } else { 0 };
+        // Resolve from the root each time, so symlinks in earlier components are
+        // followed as the container would see them.
+        let prefix: PathBuf = comps[..=i].iter().collect();
+        match sys::openat2(root, &prefix, flags, 0, IN_ROOT) {
+            Ok(fd) => cur = fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                // The name may be a dangling symlink: create what it points to, in-root.
+                if let Some(target) = dangling_symlink_target(cur.as_raw_fd(), name) {
+                    let parent: PathBuf = comps[..i].iter().collect();
+                    let resolved = if target.is_absolute() { target } else { parent.join(target) };
+                    let mut rest: PathBuf = resolved;
+                    for c in &comps[i + 1..] {
+                        rest.push(c);
+                    }
+                    return mkdir_all_in_root(root, &rest, last);
+                }
+                if want_dir {
+                    match sys::mkdirat(cur.as_raw_fd(), name, 0o755) {
+                        Ok(()) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    let f = sys::openat(cur.as_raw_fd(), name, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644);
+                    match f {
+                        Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                cur = sys::openat2(root, &prefix, flags, 0, IN_ROOT)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(cur)
+}
+
+fn dangling_symlink_target(dir: RawFd, name: &Path) -> Option<PathBuf> {
+    let c = sys::cstr(name).ok()?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length; c is a valid C string.
+    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
+/// True when the descriptor is on procfs: used to refuse /proc targets redirected
+/// elsewhere (CVE-2025-31133/52565/52881 class).
+pub fn is_procfs(fd: RawFd) -> io::Result<bool> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    Ok(sys::fstatfs(fd)?.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
+/// True when the descriptor is the real /dev/null character device (1:3).
+pub fn is_dev_null(fd: RawFd) -> io::Result<bool> {
+    let st = sys::fstat(fd)?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlink_escape_is_confined_to_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        // A symlink in the "image" pointing at the host directory.
+        symlink(outside.path(), root.path().join("evil")).unwrap();
+        let rootfd = sys::open(root.path(), libc::O_PATH | libc::O_DIRECTORY, 0).unwrap();
+        let fd = mkdir_all_in_root(rootfd.as_raw_fd(), Path::new("/evil/sub"), Kind::Dir).unwrap();
+        // The directory landed under root, at the symlink's target read as in-root.
+        let real = std::fs::read_link(sys::fd_path(fd.as_raw_fd())).unwrap();
+        assert!(real.starts_with(root.path()), "{real:?} escaped {:?}", root.path());
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "host dir was written");
+    }
+
+    #[test]
+    fn dotdot_stays_in_root() {
+        let root = tempfile::tempdir().unwrap();
+        let rootfd = sys::open(root.path(), libc::O_PATH | libc::O_DIRECTORY, 0).unwrap();
+        let fd = mkdir_all_in_root(rootfd.as_raw_fd(), Path::new("../../../etc-x/file"), Kind::File).unwrap();
+        let real = std::fs::read_link(sys::fd_path(fd.as_raw_fd())).unwrap();
+        assert_eq!(real, root.path().join("etc-x/file"));
+    }
+
+    #[test]
+    fn absolute_symlink_resolves_inside_root() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("data")).unwrap();
+        symlink("/data", root.path().join("link")).unwrap();
+        let rootfd = sys::open(root.path(), libc::O_PATH | libc::O_DIRECTORY, 0).unwrap();
+        let fd = open_in_root(rootfd.as_raw_fd(), Path::new("/link"), libc::O_PATH).unwrap();
+        let real = std::fs::read_link(sys::fd_path(fd.as_raw_fd())).unwrap();
+        assert_eq!(real, root.path().join("data"));
+    }
+}
