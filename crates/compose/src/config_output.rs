@@ -11,39 +11,50 @@ use serde_json::{Map, Value};
 
 const TOP_ORDER: &[&str] = &["name", "services", "networks", "volumes", "secrets", "configs"];
 
-/// The project as a JSON tree with compose's key order.
+/// The project's top-level entries in compose's order, each value a JSON tree
+/// with sorted keys.
 ///
 /// Values are interpolated already, so a literal `$` is written back as `$$`
 /// (as docker compose does) for the output to load again unchanged.
-pub fn to_value(project: &Project) -> Value {
+pub fn to_entries(project: &Project) -> Vec<(String, Value)> {
     let mut v = serde_json::to_value(project).expect("the model always serialises");
     escape_dollars(&mut v);
     let Value::Object(top) = sorted(v) else { unreachable!("a project is a mapping") };
-    let mut out = Map::new();
+    let mut out = Vec::new();
     for k in TOP_ORDER {
         if let Some(v) = top.get(*k) {
-            out.insert((*k).to_string(), v.clone());
+            out.push(((*k).to_string(), v.clone()));
         }
     }
     for (k, v) in top {
         if !TOP_ORDER.contains(&k.as_str()) {
-            out.insert(k, v);
+            out.push((k, v));
         }
     }
-    Value::Object(out)
+    out
 }
 
-/// `config --format json`.
+/// `config --format json`: pretty JSON, top-level keys in compose's order.
 pub fn to_json(project: &Project) -> String {
-    let mut s = serde_json::to_string_pretty(&to_value(project)).expect("serialisable");
-    s.push('\n');
+    let entries = to_entries(project);
+    let mut s = String::from("{");
+    for (i, (k, v)) in entries.iter().enumerate() {
+        let body = serde_json::to_string_pretty(v).expect("serialisable").replace('\n', "\n  ");
+        s.push_str(if i == 0 { "\n  " } else { ",\n  " });
+        s.push_str(&serde_json::to_string(k).expect("json"));
+        s.push_str(": ");
+        s.push_str(&body);
+    }
+    s.push_str("\n}\n");
     s
 }
 
 /// `config` (YAML).
 pub fn to_yaml(project: &Project) -> String {
     let mut out = String::new();
-    if let Value::Object(m) = to_value(project) {
+    for (k, v) in to_entries(project) {
+        let mut m = Map::new();
+        m.insert(k, v);
         write_map(&m, 0, false, &mut out);
     }
     out
