@@ -113,8 +113,28 @@ pub fn load_project(opts: &ProjectOptions) -> Result<Project> {
     warnings.append(&mut loader.warnings);
 
     finalize(&mut model, &name, &env, &mut warnings)?;
+    let first_file = files.first().map(|f| f.display().to_string()).unwrap_or_default();
+    // serde's messages carry no path: type each service/resource on its own so
+    // the error can name it.
+    for kind in ["services", "networks", "volumes", "secrets", "configs"] {
+        if let Some(Value::Object(items)) = model.get(kind) {
+            for (key, item) in items {
+                let typed = match kind {
+                    "services" => serde_json::from_value::<crate::model::Service>(item.clone()).map(drop),
+                    "networks" => serde_json::from_value::<crate::model::Network>(item.clone()).map(drop),
+                    "volumes" => serde_json::from_value::<crate::model::Volume>(item.clone()).map(drop),
+                    _ => serde_json::from_value::<crate::model::ConfigObject>(item.clone()).map(drop),
+                };
+                typed.map_err(|e| ComposeError::InvalidValue {
+                    file: first_file.clone(),
+                    path: format!("{kind}.{key}"),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+    }
     let mut project: Project = serde_json::from_value(model).map_err(|e| ComposeError::Structure {
-        file: files.first().map(|f| f.display().to_string()).unwrap_or_default(),
+        file: first_file.clone(),
         message: e.to_string(),
     })?;
     for (n, s) in project.services.iter_mut() {
