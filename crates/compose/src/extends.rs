@@ -99,8 +99,7 @@ fn load_other(loader: &mut Loader, path: &Path) -> Result<Document> {
     })?;
     let file = path.display().to_string();
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let mut merged = Document::default();
-    merged.value = Value::Object(Default::default());
+    let mut merged = Document { value: Value::Object(Default::default()), tags: Vec::new() };
     for mut doc in parse_documents(&content, &file)? {
         loader.prepare(&mut doc, &file, &dir)?;
         crate::merge::merge(&mut merged.value, doc.value, &doc.tags);

@@ -227,13 +227,11 @@ fn walk(
     unset: &mut Vec<String>,
 ) -> Result<(), LocatedError> {
     match value {
-        Value::String(s) => {
-            if s.contains('$') {
-                *s = substitute(s, lookup, unset).map_err(|error| LocatedError {
-                    path: path.join("."),
-                    error,
-                })?;
-            }
+        Value::String(s) if s.contains('$') => {
+            *s = substitute(s, lookup, unset).map_err(|error| LocatedError {
+                path: path.join("."),
+                error,
+            })?;
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {

@@ -214,11 +214,11 @@ impl Validator {
         Ok(())
     }
 
-    fn check_one_of(&self, branches: &[Value], inst: &Value, path: &mut Vec<String>) -> Result<(), SchemaError> {
+    fn check_one_of(&self, branches: &[Value], inst: &Value, path: &[String]) -> Result<(), SchemaError> {
         let mut passing = 0;
         let mut first_err: Option<SchemaError> = None;
         for b in branches {
-            let mut p = path.clone();
+            let mut p = path.to_vec();
             match self.check(b, inst, &mut p) {
                 Ok(()) => passing += 1,
                 Err(e) => {
