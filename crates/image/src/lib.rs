@@ -22,3 +22,6 @@ pub mod layer;
 pub mod whiteout;
 pub mod snapshot;
 pub mod changes;
+pub mod store;
+
+pub use store::ImageStore;

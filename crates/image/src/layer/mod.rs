@@ -52,6 +52,8 @@ pub struct Layer {
     pub chain_id: Digest,
     pub diff_id: Digest,
     pub parent: Option<Digest>,
+    /// Size of the layer's uncompressed tar (what `docker history` shows).
+    pub size: u64,
 }
 
 /// The store of unpacked layers under `<data-root>/layers`.
@@ -106,7 +108,8 @@ impl LayerStore {
             return Err(Error::layer(chain_id, "not present in the layer store"));
         }
         let diff_id = read("diff_id")?.ok_or_else(|| Error::layer(chain_id, "diff_id file missing"))?;
-        Ok(Layer { chain_id: chain_id.clone(), diff_id, parent: read("parent")? })
+        let size = fs::read_to_string(dir.join("size")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        Ok(Layer { chain_id: chain_id.clone(), diff_id, parent: read("parent")?, size })
     }
 
     /// Unpacks a layer blob on top of `parent` (chain id of the layer below, which must be
@@ -130,7 +133,7 @@ impl LayerStore {
         if let Some(d) = expected_diff_id {
             let chain = chain_id(parent, d);
             if self.has(&chain) {
-                return Ok(Layer { chain_id: chain, diff_id: d.clone(), parent: parent.cloned() });
+                return self.get(&chain);
             }
         }
         let tmp = self.root.join(format!("{TEMP_PREFIX}{}", random_id(16)));
@@ -149,6 +152,7 @@ impl LayerStore {
             }
             let chain = chain_id(parent, &unpacked.diff_id);
             fs::write(tmp.join("diff_id"), unpacked.diff_id.to_string()).ctx("write", tmp.join("diff_id"))?;
+            fs::write(tmp.join("size"), unpacked.tar_size.to_string()).ctx("write", tmp.join("size"))?;
             if let Some(p) = parent {
                 fs::write(tmp.join("parent"), p.to_string()).ctx("write", tmp.join("parent"))?;
             }
@@ -162,7 +166,7 @@ impl LayerStore {
                 }
                 Err(e) => return Err(Error::io("rename", dest, e)),
             }
-            Ok(Layer { chain_id: chain, diff_id: unpacked.diff_id, parent: parent.cloned() })
+            Ok(Layer { chain_id: chain, diff_id: unpacked.diff_id, parent: parent.cloned(), size: unpacked.tar_size })
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
