@@ -14,6 +14,7 @@
 
 pub mod shell_lexer;
 pub mod context;
+pub mod copy;
 pub mod directives;
 pub mod dockerignore;
 pub mod error;
