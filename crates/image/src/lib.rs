@@ -23,5 +23,6 @@ pub mod whiteout;
 pub mod snapshot;
 pub mod changes;
 pub mod store;
+pub mod archive;
 
 pub use store::ImageStore;

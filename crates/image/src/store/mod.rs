@@ -576,4 +576,4 @@ fn name_err(e: Error, what: &str) -> Error {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
