@@ -3,6 +3,13 @@
 //! The daemon builds on these pieces:
 //! - [`reference::Reference`]: Docker's image reference grammar and normalisation.
 //! - [`digest::Digest`]: validated content digests.
+//! - [`manifest::Manifest`], [`config`], [`platform`]: OCI / Docker schema 2 documents.
+//! - [`content::ContentStore`]: verified, atomic blob storage (`content/blobs/...`).
+//! - [`layer::LayerStore`]: confined layer unpack into `layers/<chain-id>/diff`.
+//! - [`snapshot`]: overlay mounts of layer chains for containers.
+//! - [`changes`]: `docker diff` and the changes-as-layer tar for commit/build.
+//! - [`store::ImageStore`]: the image index in `berth.db` (import, tag, rmi, list,
+//!   history, gc, check) plus [`archive`] save/load.
 
 pub mod digest;
 pub mod error;
