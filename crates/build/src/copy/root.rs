@@ -148,8 +148,7 @@ impl ConfinedRoot {
                 Ok(_) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
+                    return Err(io::Error::other(
                         format!("cannot create directory /{prefix}: a non-directory is in the way"),
                     ))
                 }

@@ -20,7 +20,9 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<i128> {
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
             return None;
         }
-        let value: f64 = if num.ends_with('.') { num[..num.len() - 1].parse().ok()? } else if num.starts_with('.') {
+        let value: f64 = if let Some(whole) = num.strip_suffix('.') {
+            whole.parse().ok()?
+        } else if num.starts_with('.') {
             format!("0{num}").parse().ok()?
         } else {
             num.parse().ok()?

@@ -301,7 +301,7 @@ fn key_values(node: &Node, name: &'static str) -> Result<Vec<KeyValue>, ErrorKin
     if node.args.is_empty() {
         return Err(ErrorKind::AtLeastOneArgument(name));
     }
-    if node.args.len() % 3 != 0 {
+    if !node.args.len().is_multiple_of(3) {
         return Err(ErrorKind::TooManyArguments(name));
     }
     node.args

@@ -204,7 +204,7 @@ pub fn parse(text: &str) -> Result<Ast, DockerfileError> {
 /// Splits `KEYWORD [flags] args` and shapes the arguments for the keyword.
 fn node_from_line(line: &str, escape: char) -> Result<Node, ErrorKind> {
     let trimmed = line.trim();
-    let (keyword, rest) = match trimmed.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c')) {
+    let (keyword, rest) = match trimmed.find([' ', '\t', '\r', '\x0b', '\x0c']) {
         Some(pos) => (&trimmed[..pos], &trimmed[pos..]),
         None => (trimmed, ""),
     };
@@ -234,8 +234,8 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, ErrorKind> {
                 node.args = split_whitespace_delimited(rest);
             }
         }
-        "cmd" | "entrypoint" | "run" | "shell" => {
-            if !rest.is_empty() {
+        "cmd" | "entrypoint" | "run" | "shell"
+            if !rest.is_empty() => {
                 if let Some(items) = parse_json(rest)? {
                     node.args = items;
                     node.json = true;
@@ -243,16 +243,14 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, ErrorKind> {
                     node.args = vec![rest.to_string()];
                 }
             }
-        }
         "arg" => node.args = parse_words(rest, escape),
         "env" => node.args = parse_name_value(rest, "ENV", escape)?,
         "label" => node.args = parse_name_value(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = split_whitespace_delimited(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
+        "maintainer" | "stopsignal" | "user" | "workdir"
+            if !rest.is_empty() => {
                 node.args = vec![rest.to_string()];
             }
-        }
         "healthcheck" => {
             let typ_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             if typ_end > 0 {
@@ -268,14 +266,13 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, ErrorKind> {
                 }
             }
         }
-        "onbuild" => {
-            if !rest.is_empty() {
+        "onbuild"
+            if !rest.is_empty() => {
                 let sub = node_from_line(rest, escape)?;
                 node.args.push(sub.keyword.clone());
                 node.args.extend(sub.args.iter().cloned());
                 node.sub = Some(Box::new(sub));
             }
-        }
         // Unknown keywords are reported when typing, with their location.
         _ => {}
     }
@@ -312,7 +309,7 @@ fn parse_name_value(rest: &str, key: &'static str, escape: char) -> Result<Vec<S
         return Ok(Vec::new());
     }
     if !words[0].contains('=') {
-        let mut parts = rest.splitn(2, |c| matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c'));
+        let mut parts = rest.splitn(2, [' ', '\t', '\r', '\x0b', '\x0c']);
         let name = parts.next().unwrap_or_default();
         let value = parts.next().map(|v| v.trim_start_matches([' ', '\t', '\r', '\x0b', '\x0c']));
         let Some(value) = value else {

@@ -165,7 +165,7 @@ pub(crate) fn split_whitespace_delimited(rest: &str) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    rest.split(|c| matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c'))
+    rest.split([' ', '\t', '\r', '\x0b', '\x0c'])
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
