@@ -23,6 +23,8 @@ pub enum PlanError {
     Dockerfile(#[from] DockerfileError),
     #[error("target stage {0:?} could not be found")]
     TargetNotFound(String),
+    #[error("dockerfile contains no stages to build")]
+    NoStages,
     #[error("circular dependency detected on stage: {stage} (line {})", location.line)]
     Cycle { stage: String, location: Location },
     #[error("dockerfile parse error on line {}: cannot copy from stage {from:?}, it needs to be defined before current stage {current:?}", location.line)]
@@ -170,6 +172,9 @@ pub fn plan(df: &Dockerfile, globals: &GlobalArgs, target: Option<&str>) -> Resu
     }
 
     check_cycles(&stages)?;
+    if stages.is_empty() {
+        return Err(PlanError::NoStages);
+    }
 
     let target = match target {
         None => stages.len() - 1,
@@ -338,6 +343,13 @@ FROM alpine AS unrelated
         // A FROM naming a later stage is an image name.
         let p = plan_of("FROM later\nFROM x AS later\n", Some("later")).unwrap();
         assert_eq!(p.stages[0].base, Source::Image("later".into()));
+    }
+
+    #[test]
+    fn only_global_args() {
+        let e = plan_of("ARG A=1\n", None).unwrap_err();
+        assert_eq!(e, PlanError::NoStages);
+        assert_eq!(e.to_string(), "dockerfile contains no stages to build");
     }
 
     #[test]
