@@ -184,6 +184,9 @@ impl Runtime {
             if !m.destination().is_absolute() {
                 return Err(bad(format!("mount destination {} is not absolute", m.destination().display())));
             }
+            if crate::safe_path::relative_link_escape(&rootfs, m.destination()).is_some() {
+                return Err(bad(format!("mount destination {} escapes the container rootfs through a symlink", m.destination().display())));
+            }
         }
         let seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
         let warn = &self.warn;

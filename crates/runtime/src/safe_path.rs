@@ -103,6 +103,47 @@ fn dangling_symlink_target(dir: RawFd, name: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
+/// Walks `path` inside the host directory `root` the way the host would, and reports a
+/// relative symlink that climbs above `root` (e.g. `escape -> ../../../tmp`). Such a
+/// link has no in-container meaning, so a bundle mounting through it is refused rather
+/// than silently confined. Absolute links are fine: they are read as in-root.
+pub fn relative_link_escape(root: &Path, path: &Path) -> Option<PathBuf> {
+    let mut stack: Vec<PathBuf> = Vec::new();
+    let mut todo: Vec<PathBuf> = components(path).into_iter().rev().collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == Path::new("..") {
+            if stack.pop().is_none() {
+                return Some(path.to_path_buf());
+            }
+            continue;
+        }
+        let mut cur = root.to_path_buf();
+        cur.extend(stack.iter());
+        cur.push(&c);
+        match std::fs::read_link(&cur) {
+            Ok(target) => {
+                hops += 1;
+                if hops > 40 {
+                    return None; // a loop: the kernel reports it later as ELOOP
+                }
+                if target.is_absolute() {
+                    stack.clear();
+                }
+                for t in target.components().rev() {
+                    match t {
+                        Component::Normal(n) => todo.push(PathBuf::from(n)),
+                        Component::ParentDir => todo.push(PathBuf::from("..")),
+                        _ => {}
+                    }
+                }
+            }
+            Err(_) => stack.push(c),
+        }
+    }
+    None
+}
+
 /// True when the descriptor is on procfs: used to refuse /proc targets redirected
 /// elsewhere (CVE-2025-31133/52565/52881 class).
 pub fn is_procfs(fd: RawFd) -> io::Result<bool> {
@@ -133,6 +174,18 @@ mod tests {
         let real = std::fs::read_link(sys::fd_path(fd.as_raw_fd())).unwrap();
         assert!(real.starts_with(root.path()), "{real:?} escaped {:?}", root.path());
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "host dir was written");
+    }
+
+    #[test]
+    fn relative_links_climbing_out_are_reported() {
+        let root = tempfile::tempdir().unwrap();
+        symlink("../../../../tmp", root.path().join("up")).unwrap();
+        symlink("/etc", root.path().join("abs")).unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        symlink("../d", root.path().join("d/self")).unwrap();
+        assert!(relative_link_escape(root.path(), Path::new("/up/x")).is_some());
+        assert!(relative_link_escape(root.path(), Path::new("/abs/x")).is_none());
+        assert!(relative_link_escape(root.path(), Path::new("/d/self/self/x")).is_none());
     }
 
     #[test]

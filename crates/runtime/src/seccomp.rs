@@ -117,19 +117,28 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
 
 /// Docker's seccomp profile format (the daemon's `seccomp=profile.json` and the default
 /// profile): rules with includes/excludes by capability and architecture.
+/// Docker profiles write `null` for empty lists: read it as empty.
+fn null_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DockerProfile {
     default_action: LinuxSeccompAction,
     #[serde(default)]
     default_errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     arch_map: Vec<DockerArch>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     architectures: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     syscalls: Vec<DockerSyscall>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     flags: Vec<LinuxSeccompFilterFlag>,
 }
 
@@ -137,16 +146,16 @@ struct DockerProfile {
 #[serde(rename_all = "camelCase")]
 struct DockerArch {
     architecture: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     sub_architectures: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Filter {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     caps: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     arches: Vec<String>,
     #[serde(default)]
     min_kernel: Option<String>,
@@ -155,18 +164,18 @@ struct Filter {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DockerSyscall {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     names: Vec<String>,
     #[serde(default)]
     name: Option<String>,
     action: LinuxSeccompAction,
     #[serde(default)]
     errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     args: Vec<LinuxSeccompArg>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     includes: Filter,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     excludes: Filter,
 }
 

@@ -1,0 +1,76 @@
+//! Resource limits through cgroups, observed from inside the container and on the host.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn v1() -> bool {
+    berth_runtime::cgroups::host_version() == berth_runtime::cgroups::Version::V1
+}
+
+fn cg(controller: &str, file: &str) -> String {
+    if v1() {
+        format!("/sys/fs/cgroup/{controller}/{file}")
+    } else {
+        format!("/sys/fs/cgroup/{file}")
+    }
+}
+
+#[test]
+fn memory_limit_is_in_the_cgroup() {
+    let file = if v1() { cg("memory", "memory.limit_in_bytes") } else { cg("", "memory.max") };
+    let mut b = Bundle::sh(&format!("cat {file}"));
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    assert_eq!(b.run_ok().trim(), "67108864");
+}
+
+#[test]
+fn cpu_and_pids_limits_are_in_the_cgroup() {
+    let (quota, pids) = if v1() { (cg("cpu", "cpu.cfs_quota_us"), cg("pids", "pids.max")) } else { (cg("", "cpu.max"), cg("", "pids.max")) };
+    let mut b = Bundle::sh(&format!("cat {quota} {pids}"));
+    b.config["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "shares": 512});
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 42});
+    let o = b.run_ok();
+    assert!(o.starts_with("50000"), "{o}");
+    assert!(o.trim_end().ends_with("42"), "{o}");
+}
+
+#[test]
+fn oom_kill_ends_with_sigkill_and_is_reported() {
+    let mut b = Bundle::sh("head -c 300000000 /dev/zero | sort > /dev/null");
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+    b.write();
+    let o = b.runtime(&["run", "--keep", "--bundle", b.path().to_str().unwrap(), &b.id]);
+    assert_eq!(o.status.code(), Some(137), "stdout={} stderr={}", out(&o), err(&o));
+    let ev = b.runtime(&["events", "--stats", &b.id]);
+    let v: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert!(v["data"]["memory"]["oom_kill"].as_u64().unwrap() >= 1, "OOM not reported: {v}");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let pids_cur = if v1() { cg("pids", "pids.current") } else { cg("", "pids.current") };
+    // The bomb runs in a subshell (busybox sh exits when a fork fails); the count is
+    // read with builtins, as no fork is possible until the sleeps are killed.
+    let script = format!("(for i in $(seq 60); do sleep 30 & done) 2>/tmp/err; read cur < {pids_cur}; echo $cur; kill -9 -1; sleep 0.2; grep -c -i fork /tmp/err");
+    let mut b = Bundle::sh(&script);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 16});
+    let o = b.run();
+    let text = out(&o);
+    let mut it = text.split_whitespace();
+    let current: u32 = it.next().unwrap().parse().unwrap();
+    let failures: u32 = it.next().unwrap_or("0").parse().unwrap();
+    assert!(current <= 16, "pids.current {current} above the limit");
+    assert!(failures > 0, "no fork failed: {text} {}", err(&o));
+}
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let b = Bundle::sh("sleep 1000");
+    assert!(b.run_detached().status.success());
+    let o = b.runtime(&["update", "--pids-limit", "33", &b.id]);
+    assert!(o.status.success(), "{}", err(&o));
+    let file = if v1() { b.cgroup_dir("pids").join("pids.max") } else { std::path::PathBuf::from("/sys/fs/cgroup").join(&b.id).join("pids.max") };
+    assert_eq!(std::fs::read_to_string(file).unwrap().trim(), "33");
+}
