@@ -192,10 +192,3 @@ fn names_and_labels() {
     let v = labels::volume_labels(&p, "data");
     assert_eq!(v[labels::VOLUME], "data");
 }
-
-#[test]
-#[ignore = "prints the config of the basic fixture for eyeballing"]
-fn print_basic_config() {
-    let p = load(&fixture("basic"), &[("DB_USER", "u")]).unwrap();
-    print!("{}", config_output::to_yaml(&p));
-}
