@@ -266,6 +266,10 @@ impl Runtime {
         if !join.is_empty() {
             // Joined namespaces must be entered before new ones are made.
             clone_flags &= libc::CLONE_NEWPID;
+        } else if p.plan.creates(LinuxNamespaceType::User) {
+            // The rest are made once we are root in the new user namespace, so that
+            // what they create (the mqueue root, say) belongs to the container's root.
+            clone_flags &= libc::CLONE_NEWPID | libc::CLONE_NEWUSER;
         }
         let hooks = spec.hooks().clone().unwrap_or_default();
         let wants_runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty());

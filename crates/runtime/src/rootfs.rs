@@ -274,7 +274,9 @@ impl RootfsPlan {
             let fstype = pi.next().unwrap_or("");
             let super_opts = pi.nth(1).unwrap_or("");
             let fields: Vec<&str> = pre.split_whitespace().collect();
-            if fields.len() < 5 || (fstype != "cgroup" && fstype != "cgroup2") {
+            // On v1 hosts only the v1 hierarchies are shown, as runc does (a hybrid
+            // host's cgroup2 mount carries no controllers a container could use).
+            if fields.len() < 5 || fstype != "cgroup" {
                 continue;
             }
             let mountpoint = Path::new(fields[4]);
@@ -312,9 +314,7 @@ impl RootfsPlan {
                 }
             }
         }
-        if opts.flags & libc::MS_RDONLY != 0 {
-            self.remount(rootfd, dest, flags | libc::MS_RDONLY)?;
-        }
+        // The tmpfs itself stays writable, as with runc: only the hierarchies are ro.
         Ok(())
     }
 
@@ -415,7 +415,7 @@ impl RootfsPlan {
             check_kernel_fs(p, fd.as_raw_fd())?;
             let fp = sys::fd_path(fd.as_raw_fd());
             sys::mount(Some(&fp), &fp, None, libc::MS_BIND | libc::MS_REC, None).map_err(|e| mnt_err("bind-mounting read-only path", Path::new(p), e))?;
-            self.remount(root.as_raw_fd(), Path::new(p), libc::MS_RDONLY | libc::MS_REC | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;
+            self.remount(root.as_raw_fd(), Path::new(p), libc::MS_RDONLY | libc::MS_REC)?;
         }
         let null = safe_path::open_in_root(root.as_raw_fd(), Path::new("/dev/null"), libc::O_PATH).ok().filter(|fd| safe_path::is_dev_null(fd.as_raw_fd()).unwrap_or(false));
         for p in &self.masked {
