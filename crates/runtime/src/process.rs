@@ -42,8 +42,12 @@ pub struct ProcessPlan {
     pub preserve_fds: u32,
 }
 
+fn rlimit_name(r: &PosixRlimit) -> String {
+    serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 fn rlimit_resource(r: &PosixRlimit) -> Result<u32> {
-    let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let name = rlimit_name(r);
     Ok(match name.as_str() {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
         "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
@@ -94,15 +98,15 @@ impl ProcessPlan {
             let resource = rlimit_resource(r)?;
             let (mut soft, mut hard) = (r.soft(), r.hard());
             if soft > hard {
-                return Err(Error::other(format!("rlimit {:?}: soft limit {soft} is above hard limit {hard}", r.typ())));
+                return Err(Error::other(format!("rlimit {}: soft limit {soft} is above hard limit {hard}", rlimit_name(r))));
             }
             // Raising a hard limit needs CAP_SYS_RESOURCE; without it (as on hosts that
             // deny root that capability) clamp to what we have rather than fail.
             let (_, cur_hard) = current_rlimit(resource);
             if !cap_resource && hard > cur_hard {
                 warn(format!(
-                    "rlimit {:?}: requested {soft}:{hard} exceeds the runtime's hard limit {cur_hard} and CAP_SYS_RESOURCE is missing; clamped to {}:{cur_hard}",
-                    r.typ(),
+                    "rlimit {}: requested {soft}:{hard} exceeds the runtime's hard limit {cur_hard} and CAP_SYS_RESOURCE is missing; clamped to {}:{cur_hard}",
+                    rlimit_name(r),
                     soft.min(cur_hard)
                 ));
                 hard = cur_hard;
@@ -194,6 +198,16 @@ impl ProcessPlan {
     pub fn finalize_and_exec(&self, exe: &Path, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
         sys::cloexec_from(3 + self.preserve_fds).map_err(|e| Error::io("marking descriptors close-on-exec", e))?;
         self.apply_rlimits()?;
+        // The cwd is resolved (openat2) before the seccomp filter is loaded: filters
+        // written before openat2 existed, like runtime-tools' default, deny it, while
+        // the chdir/fchdir runc relies on is allowed. As in runc, it is entered as
+        // root first; only if that is refused is it tried again as the container user.
+        let cwd = self.open_cwd()?;
+        let in_cwd = match self.enter_cwd(&cwd) {
+            Ok(()) => true,
+            Err(Error::Io { source, .. }) if matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => false,
+            Err(e) => return Err(e),
+        };
         if let Some(c) = &self.caps {
             c.apply_bounding()?;
         }
@@ -228,7 +242,10 @@ impl ProcessPlan {
             // SAFETY: umask cannot fail.
             unsafe { libc::umask(m) };
         }
-        self.enter_cwd()?;
+        if !in_cwd {
+            self.enter_cwd(&cwd)?;
+        }
+        drop(cwd);
         if let Some(c) = &self.caps {
             c.apply_process()?;
         }
@@ -254,12 +271,16 @@ impl ProcessPlan {
         Err(Error::other(format!("exec {:?}: {e}", self.args[0])))
     }
 
-    /// chdir into the working directory, resolved inside the root: a cwd that names a
+    /// Opens the working directory, resolved inside the root: a cwd that names a
     /// leaked host descriptor (/proc/self/fd/N, CVE-2024-21626) is refused.
-    fn enter_cwd(&self) -> Result<()> {
+    fn open_cwd(&self) -> Result<std::os::fd::OwnedFd> {
         let root = sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::io("opening /", e))?;
-        let fd = crate::safe_path::open_in_root(root.as_raw_fd(), &self.cwd, libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| Error::io(format!("working directory {}", self.cwd.display()), e))?;
+        crate::safe_path::open_in_root(root.as_raw_fd(), &self.cwd, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::io(format!("working directory {}", self.cwd.display()), e))
+    }
+
+    /// fchdir into the descriptor from [`Self::open_cwd`] and check where we landed.
+    fn enter_cwd(&self, fd: &std::os::fd::OwnedFd) -> Result<()> {
         sys::fchdir(fd.as_raw_fd()).map_err(|e| Error::io(format!("chdir {}", self.cwd.display()), e))?;
         let cwd = std::env::current_dir().map_err(|e| Error::io("getcwd", e))?;
         if !cwd.is_absolute() || cwd.to_string_lossy().starts_with("(unreachable)") {
