@@ -223,3 +223,13 @@ fn devices_from_the_spec_are_created() {
     b.config["linux"]["devices"] = json!([{"path": "/dev/fuse-like", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}]);
     assert_eq!(b.run_ok(), "c\n");
 }
+
+#[test]
+fn time_namespace_offsets_boottime() {
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let mut b = Bundle::sh("cut -d' ' -f1 /proc/uptime");
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400}});
+    let inside: f64 = b.run_ok().trim().parse().unwrap();
+    assert!(inside >= host + 86400.0 && inside < host + 86400.0 + 600.0, "uptime {inside} vs host {host}");
+}
