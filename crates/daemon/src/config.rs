@@ -1,0 +1,105 @@
+//! Daemon configuration: command-line flags over `/etc/berth/daemon.json` (Docker's key
+//! names) over defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
+
+/// What the command line said (unset flags are `None`/empty/false).
+pub struct Flags {
+    pub hosts: Vec<String>,
+    pub data_root: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub debug: bool,
+}
+
+/// The keys of daemon.json berthd understands; unknown keys are refused, as dockerd
+/// does, so a typo is not silently ignored.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(rename = "data-root")]
+    data_root: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    debug: Option<bool>,
+    pidfile: Option<PathBuf>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sockets: Vec<PathBuf>,
+    pub data_root: PathBuf,
+    pub pidfile: PathBuf,
+    pub debug: bool,
+}
+
+impl Config {
+    /// Merges flags over the config file. A missing default file is fine; a missing
+    /// file named with `--config-file` is an error.
+    pub fn resolve(flags: Flags, config_file: Option<&Path>) -> Result<Config> {
+        let (path, explicit) = match config_file {
+            Some(p) => (p.to_owned(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<FileConfig>(&bytes).with_context(|| format!("reading config file {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => FileConfig::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading config file {}", path.display())),
+        };
+        let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
+        let mut sockets = Vec::new();
+        for h in &hosts {
+            match berth_api::Host::parse(h) {
+                Ok(host) => sockets.push(host.socket().to_owned()),
+                Err(e) => bail!("{e}"),
+            }
+        }
+        if sockets.is_empty() {
+            sockets.push(PathBuf::from(berth_api::host::DEFAULT_SOCKET));
+        }
+        let data_root = flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
+        if !data_root.is_absolute() {
+            bail!("data-root {} must be an absolute path", data_root.display());
+        }
+        Ok(Config {
+            sockets,
+            data_root,
+            pidfile: flags.pidfile.or(file.pidfile).unwrap_or_else(|| PathBuf::from(DEFAULT_PIDFILE)),
+            debug: flags.debug || file.debug.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> Flags {
+        Flags { hosts: vec![], data_root: None, pidfile: None, debug: false }
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = std::env::temp_dir().join(format!("berthd-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("daemon.json");
+        std::fs::write(&f, r#"{"data-root":"/srv/berth","hosts":["unix:///tmp/a.sock"],"debug":true}"#).unwrap();
+        let c = Config::resolve(flags(), Some(&f)).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/srv/berth"));
+        assert_eq!(c.sockets, vec![PathBuf::from("/tmp/a.sock")]);
+        assert!(c.debug);
+        let c = Config::resolve(Flags { data_root: Some("/x".into()), hosts: vec!["unix:///b".into()], ..flags() }, Some(&f)).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/x"));
+        assert_eq!(c.sockets, vec![PathBuf::from("/b")]);
+        std::fs::write(&f, r#"{"data_root":"/srv"}"#).unwrap();
+        assert!(format!("{:#}", Config::resolve(flags(), Some(&f)).unwrap_err()).contains("data_root"));
+        assert!(Config::resolve(flags(), Some(&dir.join("missing.json"))).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,60 @@
+//! berthd: the berth engine daemon. Serves the Docker Engine API on a UNIX socket.
+
+mod config;
+mod error;
+mod params;
+mod routes;
+mod server;
+mod state;
+mod stream;
+mod sysinfo;
+mod timefmt;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+/// Command line of berthd; names follow dockerd's.
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "berth engine daemon: serves the Docker Engine API")]
+struct Args {
+    /// Daemon socket(s) to listen on (unix:///path). Default unix:///run/berth/berth.sock
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// Root directory of persistent state (images, containers, berth.db).
+    #[arg(long = "data-root", value_name = "DIR")]
+    data_root: Option<PathBuf>,
+    /// Path to write the daemon's process id to.
+    #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+    /// Enable debug logging.
+    #[arg(short = 'D', long = "debug")]
+    debug: bool,
+    /// Daemon configuration file (Docker's daemon.json keys).
+    #[arg(long = "config-file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("berthd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let cfg = config::Config::resolve(
+        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, debug: args.debug },
+        args.config_file.as_deref(),
+    )?;
+    let filter = std::env::var("BERTHD_LOG").unwrap_or_else(|_| if cfg.debug { "debug".into() } else { "info".into() });
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(server::run(cfg))
+}

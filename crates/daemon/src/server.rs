@@ -1,0 +1,170 @@
+//! The HTTP side: API-version prefixes, Docker's response headers, the routes, and the
+//! UNIX socket(s) with the pid file around them.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::UnixListener;
+use tower::Layer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::{AppState, State};
+
+pub async fn run(cfg: Config) -> Result<()> {
+    let pidfile = PidFile::create(&cfg.pidfile)?;
+    let data_root = cfg.data_root.clone();
+    let debug = cfg.debug;
+    let state: AppState = Arc::new(tokio::task::spawn_blocking(move || State::open(&data_root, debug)).await??);
+    let app = app(state);
+
+    let mut sockets = Vec::new();
+    let mut servers = tokio::task::JoinSet::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for path in &cfg.sockets {
+        let listener = bind(path)?;
+        tracing::info!(socket = %path.display(), data_root = %cfg.data_root.display(), "API listening on unix://{}", path.display());
+        sockets.push(path.clone());
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            let service = axum::ServiceExt::<Request>::into_make_service(app);
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    // In-flight requests get a moment to finish; long streams are cut.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while servers.join_next().await.is_some() {} }).await;
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    drop(pidfile);
+    Ok(())
+}
+
+/// The whole service: versioned and unversioned routes, Docker's headers.
+pub fn app(state: AppState) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send> + Clone + Send + 'static {
+    let router = routes::router(state).layer(middleware::from_fn(docker_headers));
+    // Rewriting the path must happen before routing, so this layer wraps the router.
+    middleware::from_fn(strip_version).layer(router)
+}
+
+/// `/v1.45/images/json` → `/images/json`; versions outside 1.41–1.50 get Docker's 400.
+async fn strip_version(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            if let Err(msg) = berth_api::version::check(ver) {
+                return with_headers(ApiError::bad_request(msg).into_response());
+            }
+            let new_path = if tail.is_empty() { "/".to_owned() } else { tail.to_owned() };
+            let pq = match req.uri().query() {
+                Some(q) => format!("{new_path}?{q}"),
+                None => new_path,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            match pq.parse() {
+                Ok(p) => parts.path_and_query = Some(p),
+                Err(_) => return with_headers(ApiError::bad_request("malformed request path").into_response()),
+            }
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    next.run(req).await
+}
+
+async fn docker_headers(req: Request, next: Next) -> Response {
+    with_headers(next.run(req).await)
+}
+
+/// The headers dockerd puts on every response; clients read `Api-Version` from /_ping to
+/// negotiate, and `Ostype` to choose Linux defaults.
+fn with_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    };
+    set(h, "api-version", berth_api::version::API_VERSION);
+    set(h, "docker-experimental", "false");
+    set(h, "ostype", "linux");
+    set(h, "server", &format!("berth/{} (linux)", env!("CARGO_PKG_VERSION")));
+    resp
+}
+
+/// Binds a socket, replacing a stale one (nobody answering) but never a live daemon's.
+fn bind(path: &Path) -> Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{} is in use: another daemon is listening on it", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    // Owner and group only, as dockerd's socket (root:docker 0660).
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).with_context(|| format!("chmod {}", path.display()))?;
+    Ok(listener)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    let mut int = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// The pid file: refused if it names a live process (another daemon), removed on exit.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile> {
+        if let Ok(old) = std::fs::read_to_string(path) {
+            if let Ok(pid) = old.trim().parse::<i32>() {
+                if pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && pid != std::process::id() as i32 {
+                    bail!("pid file found, ensure berthd is not running or delete {}", path.display());
+                }
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, format!("{}\n", std::process::id())).with_context(|| format!("writing pid file {}", path.display()))?;
+        Ok(PidFile(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
