@@ -174,8 +174,10 @@ impl Runtime {
         if plan.creates(LinuxNamespaceType::User) && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
             return Err(bad("a new user namespace needs linux.uidMappings and linux.gidMappings".into()));
         }
-        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !plan.creates(LinuxNamespaceType::Uts) {
-            return Err(bad("hostname is set but the container has no new UTS namespace".into()));
+        // A UTS namespace joined by path counts too (runc sets the hostname there):
+        // only the host's own must not be renamed.
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !plan.has(LinuxNamespaceType::Uts) {
+            return Err(bad("hostname is set but the container has no UTS namespace of its own".into()));
         }
         for k in linux.sysctl().iter().flatten().map(|(k, _)| k) {
             rootfs::validate_sysctl(k, plan.has(LinuxNamespaceType::Ipc), plan.has(LinuxNamespaceType::Network), plan.has(LinuxNamespaceType::Uts))?;
