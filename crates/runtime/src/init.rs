@@ -112,6 +112,7 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
         chan.expect(Msg::Continue)?;
     }
     let has_mntns = cfg.namespaces.has(LinuxNamespaceType::Mount);
+    let mut fd_dir: Option<OwnedFd> = None;
     if has_mntns {
         cfg.rootfs.prepare()?;
     }
@@ -121,6 +122,13 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
         cfg.rootfs.pivot()?;
         cfg.rootfs.finish()?;
     } else {
+        // Without a mount namespace no /proc is mounted in the rootfs, so the exec
+        // fifo cannot be reopened through /proc/self/fd once we are chrooted: keep
+        // the host's fd directory for that one open (close-on-exec, dropped before
+        // the container's program runs).
+        if matches!(cfg.start, StartSignal::Fifo(_)) {
+            fd_dir = Some(sys::open(Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::io("opening /proc/self/fd", e))?);
+        }
         let r = cfg.rootfs.rootfs.to_string_lossy().into_owned();
         sys::chroot(&r).map_err(|e| Error::io("chroot", e))?;
         sys::chdir("/").map_err(|e| Error::io("chdir /", e))?;
@@ -134,7 +142,7 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
     let exe = cfg.process.resolve_executable()?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).map_err(|e| Error::io("PR_SET_PDEATHSIG", e))?;
     chan.send(&Msg::Ready)?;
-    let err = match after_ready(cfg, chan, &exe) {
+    let err = match after_ready(cfg, chan, &exe, fd_dir) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -144,10 +152,15 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
     unsafe { libc::_exit(127) }
 }
 
-fn after_ready(cfg: &mut InitConfig, chan: &Channel, exe: &Path) -> Result<std::convert::Infallible> {
+fn after_ready(cfg: &mut InitConfig, chan: &Channel, exe: &Path, fd_dir: Option<OwnedFd>) -> Result<std::convert::Infallible> {
     match &cfg.start {
         StartSignal::Fifo(fd) => {
-            let w = sys::open(Path::new(&sys::fd_path(fd.as_raw_fd())), libc::O_WRONLY, 0).map_err(|e| Error::io("opening exec fifo", e))?;
+            let w = match &fd_dir {
+                Some(dir) => sys::openat(dir.as_raw_fd(), Path::new(&fd.as_raw_fd().to_string()), libc::O_WRONLY, 0),
+                None => sys::open(Path::new(&sys::fd_path(fd.as_raw_fd())), libc::O_WRONLY, 0),
+            }
+            .map_err(|e| Error::io("opening exec fifo", e))?;
+            drop(fd_dir);
             sys::write_all(w.as_raw_fd(), b"0").map_err(|e| Error::io("writing exec fifo", e))?;
         }
         StartSignal::Channel => chan.expect(Msg::Start)?,
