@@ -187,9 +187,20 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources) -> Result<()> {
     if let (Some(rules), Some(dir)) = (res.devices(), dir_for(cg, "devices")) {
         apply_devices(dir, rules)?;
     }
-    if let (Some(net), Some(dir)) = (res.network(), dir_for(cg, "net_cls")) {
+    // Unlike the controllers above, net_cls and net_prio are often not mounted (as on
+    // these hosts): a limit that cannot be set is an error, as in runc and the runtime
+    // spec ("values which cannot be mapped to a kernel interface MUST cause an error").
+    if let Some(net) = res.network() {
         if let Some(id) = net.class_id() {
+            let dir = dir_for(cg, "net_cls").ok_or_else(|| Error::Cgroup("cannot set net_cls.classid: the net_cls controller is not mounted".into()))?;
             write_res(dir, "net_cls.classid", &id.to_string())?;
+        }
+        let prios = net.priorities().as_deref().unwrap_or(&[]);
+        if !prios.is_empty() {
+            let dir = dir_for(cg, "net_prio").ok_or_else(|| Error::Cgroup("cannot set net_prio.ifpriomap: the net_prio controller is not mounted".into()))?;
+            for p in prios {
+                write_res(dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+            }
         }
     }
     Ok(())
