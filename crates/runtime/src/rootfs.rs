@@ -147,8 +147,21 @@ impl RootfsPlan {
     /// Everything before pivot_root: the rootfs becomes a mount point and gets the
     /// spec's mounts and /dev.
     pub fn prepare(&self) -> Result<()> {
-        // Nothing we mount may propagate back to the host.
-        let base = self.propagation.map(|p| if p & libc::MS_SHARED != 0 { libc::MS_SLAVE | libc::MS_REC } else { p }).unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        // Nothing we mount may propagate back to the host. The spec's propagation is set
+        // on the new root after pivot_root; here "shared" becomes slave, and "unbindable"
+        // private, since the rootfs could not be bind-mounted below an unbindable mount.
+        let base = self
+            .propagation
+            .map(|p| {
+                if p & libc::MS_SHARED != 0 {
+                    libc::MS_SLAVE | libc::MS_REC
+                } else if p & libc::MS_UNBINDABLE != 0 {
+                    libc::MS_PRIVATE | libc::MS_REC
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
         sys::mount(None, "/", None, base | libc::MS_REC, None).map_err(|e| Error::io("making / a slave mount", e))?;
         let root_s = self.rootfs.to_string_lossy().into_owned();
         sys::mount(Some(&root_s), &root_s, None, libc::MS_BIND | libc::MS_REC, None)
