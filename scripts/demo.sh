@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install packages, build, make the offline busybox
-# image, run a container. (Until berthd lands this runs the container with
-# berth-runtime directly on a bundle of the busybox image.)
+# The main job on a fresh machine: install packages, build, start berthd, import the
+# offline busybox image through the Engine API and list it, then run a container.
+# (Until berthd runs containers, the container runs with berth-runtime directly on a
+# bundle of the busybox rootfs.)
+#   BERTH_DEMO_PROFILE=debug bash scripts/demo.sh   uses a debug build instead of release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cargo build --release --workspace --bins
+profile=${BERTH_DEMO_PROFILE:-release}
+if [[ $profile == release ]]; then cargo build --release --workspace --bins; else cargo build --workspace --bins; fi
+bin=target/$profile
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
-trap 'target/release/berth-runtime delete --force berth-demo-$$ >/dev/null 2>&1 || true; rm -rf "$bundle"' EXIT
+run=$(mktemp -d /tmp/berthd-demo.XXXXXX)
+stop_daemon() { bash scripts/berthd-start.sh stop --pidfile "$run/berthd.pid" >/dev/null 2>&1 || true; }
+trap 'stop_daemon; "$bin/berth-runtime" delete --force berth-demo-$$ >/dev/null 2>&1 || true; rm -rf "$bundle" "$run"' EXIT
 bash tests/fixtures/busybox-rootfs.sh "$bundle/rootfs"
-(cd "$bundle" && "$OLDPWD/target/release/berth-runtime" spec)
+
+# berthd on its own socket and data root; the berth CLI (and docker's) talk to it there.
+bash scripts/berthd-start.sh --bin "$bin/berthd" --data-root "$run/root" --host "unix://$run/berth.sock" \
+  --pidfile "$run/berthd.pid" --log "$run/berthd.log"
+export BERTH_HOST=unix://$run/berth.sock
+tar -C "$bundle/rootfs" -cf "$run/busybox.tar" .
+"$bin/berth" import -c 'CMD ["sh"]' "$run/busybox.tar" busybox:latest
+"$bin/berth" images
+stop_daemon
+
+(cd "$bundle" && "$OLDPWD/$bin/berth-runtime" spec)
 jq '.process.terminal=false | .process.args=["sh","-c","echo hello from $(hostname), pid $$, $(id)"]' "$bundle/config.json" >"$bundle/c" && mv "$bundle/c" "$bundle/config.json"
-target/release/berth-runtime run --bundle "$bundle" "berth-demo-$$"
+"$bin/berth-runtime" run --bundle "$bundle" "berth-demo-$$"

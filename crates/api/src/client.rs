@@ -21,7 +21,7 @@ const MAX_HEAD: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No daemon listens on the socket.
-    #[error("Cannot connect to the berth daemon at unix://{}. Is the berth daemon running? ({source})", socket.display())]
+    #[error("Cannot connect to the berth daemon at unix://{}. Is the berth daemon running?", socket.display())]
     Connect { socket: PathBuf, source: io::Error },
     /// The daemon answered with an error status and `{"message": ...}`.
     #[error("Error response from daemon: {message}")]

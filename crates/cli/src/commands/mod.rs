@@ -1,0 +1,57 @@
+//! The commands, grouped as docker groups them, and what they share: the client and
+//! `--format` rendering.
+
+pub mod images;
+pub mod system;
+
+use berth_api::{Client, Host};
+use serde_json::Value;
+
+use crate::template::Template;
+use crate::{Failure, Global};
+
+/// The client for the daemon the user chose (`-H`, `BERTH_HOST`, `DOCKER_HOST`).
+pub fn client(g: &Global) -> Result<Client, Failure> {
+    let host = Host::select(g.host.as_deref())?;
+    Ok(Client::new(&host))
+}
+
+/// Renders rows with a docker `--format` value: empty or `table` for `default_table`,
+/// `json` for one JSON object per line, `table …` for an aligned table with a header
+/// row (fields rendered through `headers`), anything else once per row.
+pub fn render(format: &str, default_table: &str, rows: &[Value], headers: &Value) -> Result<String, Failure> {
+    let format = match format.trim() {
+        "" | "table" => default_table.to_owned(),
+        "json" => "{{json .}}".to_owned(),
+        f => f.to_owned(),
+    };
+    let (is_table, body) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim().to_owned()),
+        None => (false, format.clone()),
+    };
+    // docker turns the two-character escapes \t and \n into real ones.
+    let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    let t = Template::parse(&body).map_err(|e| Failure { message: Some(e.to_string()), status: 1 })?;
+    let render_err = |e: crate::template::TemplateError| Failure { message: Some(e.to_string()), status: 1 };
+    let mut out = String::new();
+    if is_table {
+        out.push_str(&t.render(headers).map_err(render_err)?);
+        out.push('\n');
+    }
+    for r in rows {
+        out.push_str(&t.render(r).map_err(render_err)?);
+        out.push('\n');
+    }
+    Ok(if is_table { crate::table::align(&out) } else { out })
+}
+
+/// A failure with a message and exit status 1.
+pub fn fail(msg: impl Into<String>) -> Failure {
+    Failure { message: Some(msg.into()), status: 1 }
+}
+
+/// Whether a file descriptor is a terminal.
+pub fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}

@@ -1,0 +1,152 @@
+//! `version`, `info` / `system info`.
+
+use berth_api::models::{SystemInfo, SystemVersion};
+use berth_api::version::API_VERSION;
+use clap::Args;
+use serde_json::Value;
+
+use super::{client, fail};
+use crate::template::Template;
+use crate::{CmdResult, Global};
+
+#[derive(Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(short = 'f', long = "format")]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(short = 'f', long = "format")]
+    format: Option<String>,
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+pub fn version(g: &Global, a: VersionArgs) -> CmdResult {
+    let c = client(g)?;
+    let server = c.get_json::<Value>("/version");
+    let client_info = serde_json::json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": API_VERSION,
+        "DefaultAPIVersion": API_VERSION,
+        "Os": "linux",
+        "Arch": arch(),
+        "Context": "default",
+    });
+    if let Some(f) = a.format.as_deref() {
+        let data = serde_json::json!({"Client": client_info, "Server": server.as_ref().ok()});
+        let f = if f == "json" { "{{json .}}" } else { f };
+        let t = Template::parse(f).map_err(|e| fail(e.to_string()))?;
+        println!("{}", t.render(&data).map_err(|e| fail(e.to_string()))?);
+        return server.map(|_| ()).map_err(Into::into);
+    }
+    println!("Client:");
+    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    println!(" API version:       {API_VERSION}");
+    println!(" OS/Arch:           linux/{}", arch());
+    println!(" Context:           default");
+    let server: SystemVersion = serde_json::from_value(server?).map_err(|e| fail(format!("cannot decode the daemon's version: {e}")))?;
+    println!();
+    println!("Server: {}", server.platform.as_ref().map(|p| p.name.as_str()).unwrap_or(""));
+    for comp in server.components.unwrap_or_default() {
+        let d = comp.details.unwrap_or_default();
+        let get = |k: &str| d.get(k).cloned().unwrap_or_default();
+        println!(" {}:", comp.name);
+        println!("  Version:          {}", comp.version);
+        if comp.name == "Engine" {
+            println!("  API version:      {} (minimum version {})", get("ApiVersion"), get("MinAPIVersion"));
+            println!("  Rust version:     {}", get("GoVersion"));
+            println!("  Git commit:       {}", get("GitCommit"));
+            println!("  Built:            {}", get("BuildTime"));
+            println!("  OS/Arch:          {}/{}", get("Os"), get("Arch"));
+            println!("  Experimental:     {}", get("Experimental"));
+        }
+    }
+    Ok(())
+}
+
+pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
+    let c = client(g)?;
+    let raw: Value = c.get_json("/info")?;
+    if let Some(f) = a.format.as_deref() {
+        let f = if f == "json" { "{{json .}}" } else { f };
+        let t = Template::parse(f).map_err(|e| fail(e.to_string()))?;
+        println!("{}", t.render(&raw).map_err(|e| fail(e.to_string()))?);
+        return Ok(());
+    }
+    let i: SystemInfo = serde_json::from_value(raw).map_err(|e| fail(format!("cannot decode the daemon's info: {e}")))?;
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let n = |v: &Option<i64>| v.unwrap_or(0);
+    println!("Client:");
+    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    println!(" Context:    default");
+    println!(" Debug Mode: {}", g.debug);
+    println!();
+    println!("Server:");
+    println!(" Containers: {}", n(&i.containers));
+    println!("  Running: {}", n(&i.containers_running));
+    println!("  Paused: {}", n(&i.containers_paused));
+    println!("  Stopped: {}", n(&i.containers_stopped));
+    println!(" Images: {}", n(&i.images));
+    println!(" Server Version: {}", s(&i.server_version));
+    println!(" Storage Driver: {}", s(&i.driver));
+    for kv in i.driver_status.clone().unwrap_or_default() {
+        if kv.len() == 2 {
+            println!("  {}: {}", kv[0], kv[1]);
+        }
+    }
+    println!(" Logging Driver: {}", s(&i.logging_driver));
+    println!(" Cgroup Driver: {}", i.cgroup_driver.map(|d| d.to_string()).unwrap_or_default());
+    println!(" Cgroup Version: {}", i.cgroup_version.map(|d| d.to_string()).unwrap_or_default());
+    println!(" Default Runtime: {}", s(&i.default_runtime));
+    if let Some(opts) = &i.security_options {
+        println!(" Security Options:");
+        for o in opts {
+            for part in o.split(',') {
+                match part.strip_prefix("name=") {
+                    Some(name) => println!("  {name}"),
+                    None => println!("   {}", part.replace('=', ": ").replacen("profile", "Profile", 1)),
+                }
+            }
+        }
+    }
+    println!(" Kernel Version: {}", s(&i.kernel_version));
+    println!(" Operating System: {}", s(&i.operating_system));
+    println!(" OSType: {}", s(&i.os_type));
+    println!(" Architecture: {}", s(&i.architecture));
+    println!(" CPUs: {}", n(&i.ncpu));
+    println!(" Total Memory: {}", human_binary(n(&i.mem_total) as f64));
+    println!(" Name: {}", s(&i.name));
+    println!(" ID: {}", s(&i.id));
+    println!(" Berth Root Dir: {}", s(&i.docker_root_dir));
+    println!(" Debug Mode: {}", i.debug.unwrap_or(false));
+    println!(" Experimental: {}", i.experimental_build.unwrap_or(false));
+    println!(" Live Restore Enabled: {}", i.live_restore_enabled.unwrap_or(false));
+    for w in i.warnings.unwrap_or_default() {
+        eprintln!("{w}");
+    }
+    Ok(())
+}
+
+/// `units.BytesSize`: binary units with 4 significant digits (`23.47GiB`).
+fn human_binary(size: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut size = size;
+    let mut i = 0;
+    while size >= 1024.0 && i < UNITS.len() - 1 {
+        size /= 1024.0;
+        i += 1;
+    }
+    let s = format!("{size:.2}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    format!("{s}{}", UNITS[i])
+}

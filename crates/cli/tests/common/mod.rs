@@ -1,0 +1,203 @@
+//! Harness for end-to-end tests: a real berthd per test (own temp data root, socket and
+//! pid file, stopped on drop), the `berth` binary, and the real docker CLI pointed at
+//! the same socket.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// berthd, next to this package's `berth` binary. Cargo builds only this package's
+/// binaries for its tests, so berthd is built here once per test binary (a no-op when
+/// `cargo build --workspace --bins` already ran, as in scripts/test.sh).
+pub fn berthd() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "berth-daemon", "--bin", "berthd"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build for berthd");
+        assert!(status.success(), "building berthd failed");
+        let p = Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berthd");
+        assert!(p.exists(), "{} missing after build", p.display());
+        p
+    })
+}
+
+/// A tar of the busybox fixture rootfs (tests/fixtures/busybox-rootfs.sh), made once.
+pub fn busybox_tar() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = workspace_root();
+        let rootfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-busybox-rootfs");
+        let st = Command::new("bash").arg(root.join("tests/fixtures/busybox-rootfs.sh")).arg(&rootfs).status().expect("run busybox-rootfs.sh");
+        assert!(st.success(), "busybox-rootfs.sh failed (is busybox-static installed?)");
+        let tar = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-busybox-{}.tar", std::process::id()));
+        let st = Command::new("tar").arg("-C").arg(&rootfs).args(["-cf"]).arg(&tar).arg(".").status().expect("run tar");
+        assert!(st.success(), "tar of the rootfs failed");
+        tar
+    })
+}
+
+pub struct Daemon {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        let sock = dir.path().join("berth.sock");
+        let log = std::fs::File::create(dir.path().join("berthd.log")).expect("log file");
+        // An explicit, empty daemon.json keeps the host's /etc/berth/daemon.json out of tests.
+        std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
+        let child = Command::new(berthd())
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("root"))
+            .arg("--pidfile")
+            .arg(dir.path().join("berthd.pid"))
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .arg("--debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        let mut d = Daemon { child, dir, sock };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if UnixStream::connect(&self.sock).is_ok() {
+                return;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("berthd exited early ({st}): {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not listen within 20s: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    /// Runs `berth ARGS` against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.args(args).env("BERTH_HOST", self.host()).env_remove("DOCKER_HOST");
+        Run::new(c)
+    }
+
+    /// Runs the real `docker ARGS` against this daemon; `None` (with a note) without it.
+    pub fn docker(&self, args: &[&str]) -> Option<Run> {
+        if !Path::new(DOCKER).exists() {
+            eprintln!("note: {DOCKER} absent, skipping docker CLI check: docker {}", args.join(" "));
+            return None;
+        }
+        let mut c = Command::new(DOCKER);
+        let cfg = self.dir.path().join("docker-config");
+        c.args(args).env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", cfg).env_remove("DOCKER_CONTEXT");
+        Some(Run::new(c))
+    }
+
+    /// A raw HTTP/1.1 request on the socket; returns (status, body).
+    pub fn raw(&self, method: &str, path: &str) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").expect("send");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// The full response head and body.
+    pub fn raw_full(&self, method: &str, path: &str) -> String {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").expect("send");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        resp
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM for a clean shutdown (socket and pid file removed), then make sure.
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command about to run, with optional stdin.
+pub struct Run {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Run {
+    fn new(cmd: Command) -> Run {
+        Run { cmd, stdin: None }
+    }
+
+    pub fn stdin(mut self, data: Vec<u8>) -> Run {
+        self.stdin = Some(data);
+        self
+    }
+
+    pub fn output(mut self) -> Output {
+        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("spawn command");
+        if let Some(data) = self.stdin.take() {
+            let mut sin = child.stdin.take().expect("stdin");
+            std::thread::spawn(move || {
+                let _ = sin.write_all(&data);
+            });
+        }
+        child.wait_with_output().expect("wait for command")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(self) -> String {
+        let desc = format!("{:?}", self.cmd);
+        let out = self.output();
+        assert!(out.status.success(), "{desc} failed ({}):\nstdout: {}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
