@@ -272,8 +272,10 @@ impl RootfsPlan {
                 let own = self.cgroup.as_ref().and_then(|c| c.paths.first().map(|p| p.1.clone())).unwrap_or_else(|| PathBuf::from(crate::cgroups::CGROUP_ROOT));
                 sys::mount(Some(&own.to_string_lossy()), &sys::fd_path(target.as_raw_fd()), None, libc::MS_BIND | libc::MS_REC, None)
                     .map_err(|e| mnt_err("bind-mounting cgroup on", dest, e))?;
-                if opts.flags & libc::MS_RDONLY != 0 {
-                    self.remount(rootfd, dest, libc::MS_RDONLY | libc::MS_REC)?;
+                // A bind mount ignores the flags it is made with: the spec's nosuid,
+                // nodev, noexec and ro need a remount, as runc does.
+                if opts.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) != 0 {
+                    self.remount(rootfd, dest, flags | libc::MS_REC | (opts.flags & libc::MS_RDONLY))?;
                 }
             }
             return Ok(());

@@ -5,14 +5,17 @@ use common::*;
 use serde_json::json;
 
 fn v1() -> bool {
-    berth_runtime::cgroups::host_version() == berth_runtime::cgroups::Version::V1
+    cgroup_v1()
 }
 
+/// A cgroup file as the container sees it. On v2 without a cgroup namespace (runc's
+/// default spec) /sys/fs/cgroup is the whole hierarchy, as with runc, so the container's
+/// own directory is found through /proc/self/cgroup ("0::/path"; "0::/" in a cgroupns).
 fn cg(controller: &str, file: &str) -> String {
     if v1() {
         format!("/sys/fs/cgroup/{controller}/{file}")
     } else {
-        format!("/sys/fs/cgroup/{file}")
+        format!("/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/{file}")
     }
 }
 
@@ -52,7 +55,8 @@ fn pids_limit_stops_a_fork_bomb() {
     let pids_cur = if v1() { cg("pids", "pids.current") } else { cg("", "pids.current") };
     // The bomb runs in a subshell (busybox sh exits when a fork fails); the count is
     // read with builtins, as no fork is possible until the sleeps are killed.
-    let script = format!("(for i in $(seq 60); do sleep 30 & done) 2>/tmp/err; read cur < {pids_cur}; echo $cur; kill -9 -1; sleep 0.2; grep -c -i fork /tmp/err");
+    // The file's path is expanded before the bomb: on v2 that takes a fork.
+    let script = format!("f={pids_cur}; (for i in $(seq 60); do sleep 30 & done) 2>/tmp/err; read cur < $f; echo $cur; kill -9 -1; sleep 0.2; grep -c -i fork /tmp/err");
     let mut b = Bundle::sh(&script);
     b.config["root"]["readonly"] = json!(false);
     b.config["linux"]["resources"]["pids"] = json!({"limit": 16});
@@ -71,6 +75,19 @@ fn update_changes_limits_of_a_running_container() {
     assert!(b.run_detached().status.success());
     let o = b.runtime(&["update", "--pids-limit", "33", &b.id]);
     assert!(o.status.success(), "{}", err(&o));
-    let file = if v1() { b.cgroup_dir("pids").join("pids.max") } else { std::path::PathBuf::from("/sys/fs/cgroup").join(&b.id).join("pids.max") };
+    let file = b.cgroup_dir("pids").join("pids.max");
     assert_eq!(std::fs::read_to_string(file).unwrap().trim(), "33");
+}
+
+#[test]
+fn cgroup_namespace_makes_the_container_cgroup_the_root() {
+    let file = if v1() { "/sys/fs/cgroup/memory/memory.limit_in_bytes" } else { "/sys/fs/cgroup/memory.max" };
+    let own = if v1() { "grep memory /proc/self/cgroup" } else { "cat /proc/self/cgroup" };
+    let mut b = Bundle::sh(&format!("{own}; cat {file}"));
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    let o = b.run_ok();
+    let mut lines = o.lines();
+    assert!(lines.next().unwrap_or("").ends_with(":/"), "the cgroup is not the namespace's root: {o}");
+    assert_eq!(lines.next(), Some("67108864"), "{o}");
 }

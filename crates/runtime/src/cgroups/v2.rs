@@ -12,7 +12,12 @@ const WANTED: [&str; 6] = ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
 
 pub fn create(path: &Path) -> Result<Cgroup> {
     let root = Path::new(CGROUP_ROOT);
-    let own = own_cgroup("");
+    // A relative cgroupsPath is resolved against the *parent* of our own cgroup, as
+    // runc's fs2 driver does: our own cgroup holds processes (us, and e.g. a login
+    // session's shell), and v2 forbids a cgroup with processes to hand controllers to
+    // children ("no internal processes"), so a container below it would get EOPNOTSUPP
+    // on joining and no memory/pids/cpu files.
+    let own = own_cgroup("").map(|p| p.parent().map(Path::to_path_buf).unwrap_or(p));
     let dir = resolve(root, Path::new("/"), own.as_deref(), path);
     // Controllers must be enabled in every ancestor's subtree_control for the leaf to
     // get them; each is written alone so one unavailable controller does not block the rest.

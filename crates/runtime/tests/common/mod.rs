@@ -27,6 +27,20 @@ pub fn fixture_rootfs() -> PathBuf {
     dest
 }
 
+pub fn cgroup_v1() -> bool {
+    berth_runtime::cgroups::host_version() == berth_runtime::cgroups::Version::V1
+}
+
+/// Where the runtime puts a container with a relative cgroupsPath (the id) on v2: below
+/// the parent of our own cgroup, as runc does (our own cgroup holds processes, so v2
+/// lets it give no controllers to children).
+pub fn v2_parent_cgroup() -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = text.lines().find_map(|l| l.strip_prefix("0::")).expect("no cgroup v2 entry in /proc/self/cgroup");
+    let parent = Path::new(own).parent().unwrap_or(Path::new("/"));
+    Path::new("/sys/fs/cgroup").join(parent.strip_prefix("/").unwrap_or(parent))
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct Bundle {
@@ -123,8 +137,14 @@ impl Bundle {
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
+    /// The container's cgroup directory on the host: per controller on v1, the one
+    /// directory on v2 (`controller` ignored).
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup").join(controller).join(&self.id)
+        if cgroup_v1() {
+            Path::new("/sys/fs/cgroup").join(controller).join(&self.id)
+        } else {
+            v2_parent_cgroup().join(&self.id)
+        }
     }
 }
 
