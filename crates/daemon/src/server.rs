@@ -90,8 +90,12 @@ async fn strip_version(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Adds Docker's headers and logs each request at debug level (`berthd --debug`).
 async fn docker_headers(req: Request, next: Next) -> Response {
-    with_headers(next.run(req).await)
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+    with_headers(resp)
 }
 
 /// The headers dockerd puts on every response; clients read `Api-Version` from /_ping to
