@@ -44,9 +44,14 @@ pub fn busybox_tar() -> &'static Path {
         let rootfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-busybox-rootfs");
         let st = Command::new("bash").arg(root.join("tests/fixtures/busybox-rootfs.sh")).arg(&rootfs).status().expect("run busybox-rootfs.sh");
         assert!(st.success(), "busybox-rootfs.sh failed (is busybox-static installed?)");
-        let tar = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-busybox-{}.tar", std::process::id()));
-        let st = Command::new("tar").arg("-C").arg(&rootfs).args(["-cf"]).arg(&tar).arg(".").status().expect("run tar");
-        assert!(st.success(), "tar of the rootfs failed");
+        // One tar shared by runs, made under a temporary name and renamed into place.
+        let tar = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-busybox.tar");
+        if !tar.exists() {
+            let tmp = tar.with_extension(format!("tmp.{}", std::process::id()));
+            let st = Command::new("tar").arg("-C").arg(&rootfs).args(["-cf"]).arg(&tmp).arg(".").status().expect("run tar");
+            assert!(st.success(), "tar of the rootfs failed");
+            std::fs::rename(&tmp, &tar).expect("rename the fixture tar");
+        }
         tar
     })
 }
