@@ -100,6 +100,12 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
         if !text.is_empty() {
             std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::io("writing time offsets", e))?;
         }
+        // unshare puts only our children in the new time namespace. Newer kernels also
+        // move us into it at execve, but Debian 12's 6.1 does not (the offsets were
+        // silently lost there, seen with scripts/cgroup-v2-vm.sh). Enter it ourselves:
+        // allowed since 5.6 for a single-threaded process, after the offsets are set.
+        let ns = sys::open(Path::new("/proc/self/ns/time_for_children"), libc::O_RDONLY | libc::O_CLOEXEC, 0).map_err(|e| Error::io("opening time namespace", e))?;
+        sys::setns(ns.as_raw_fd(), namespaces::CLONE_NEWTIME).map_err(|e| Error::io("entering time namespace", e))?;
     }
     if let Some(h) = &cfg.hostname {
         sys::sethostname(h).map_err(|e| Error::io(format!("sethostname {h:?}"), e))?;
