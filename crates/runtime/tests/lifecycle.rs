@@ -178,3 +178,21 @@ fn failing_hook_fails_create_and_leaves_nothing() {
     assert!(err(&o).contains("createRuntime hook"), "{}", err(&o));
     assert_nothing_left(&b);
 }
+
+/// createContainer runs in the container's namespaces before pivot_root (host paths
+/// still visible); startContainer runs in the container after `start`, before the
+/// process, with paths resolved in the container.
+#[test]
+fn container_namespace_hooks() {
+    let mut b = Bundle::sh("cat /started-by-hook");
+    let log = b.path().join("cc.log");
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    b.config["hostname"] = serde_json::json!("hooked");
+    b.config["hooks"] = serde_json::json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("hostname > {}", log.display())]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo from-start-hook > /started-by-hook"]}],
+    });
+    assert_eq!(b.run_ok(), "from-start-hook\n");
+    // The createContainer hook saw the container's UTS namespace.
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "hooked\n");
+}
