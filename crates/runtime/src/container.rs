@@ -169,6 +169,14 @@ impl Runtime {
         }
         let process = spec.process().as_ref().ok_or_else(|| bad("config.json has no process".into()))?;
         let linux = spec.linux().clone().unwrap_or_default();
+        // LSM labels are refused rather than ignored: a profile the caller asked for
+        // must not silently not apply (runc also refuses them where the LSM is off).
+        if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) {
+            return Err(bad("apparmorProfile is set but berth-runtime does not apply AppArmor profiles".into()));
+        }
+        if process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) || linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()) {
+            return Err(bad("an SELinux label is set but berth-runtime does not apply SELinux labels".into()));
+        }
         let plan = Plan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
         let userns = plan.has(LinuxNamespaceType::User);
         if plan.creates(LinuxNamespaceType::User) && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {

@@ -74,3 +74,13 @@ fn invalid_container_id() {
     assert!(!o.status.success());
     assert!(err(&o).contains("invalid container id"), "{}", err(&o));
 }
+
+#[test]
+fn lsm_labels_are_refused_not_ignored() {
+    let mut b = Bundle::sh("true");
+    b.config["process"]["apparmorProfile"] = json!("docker-default");
+    fails_cleanly(&b, "AppArmor");
+    let mut b = Bundle::sh("true");
+    b.config["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+    fails_cleanly(&b, "SELinux");
+}
