@@ -146,7 +146,9 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs tmpfs /dev/shm
 mount -t mqueue mqueue /dev/mqueue
-mount -t tmpfs tmpfs /tmp
+# /tmp needs no tmpfs of its own: the root already is one, and a mount there would hide
+# a checkout that lives under /tmp (the test binaries use their build-time paths).
+mkdir -p /tmp && chmod 1777 /tmp
 mount -t tmpfs tmpfs /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 ip link set lo up 2>/dev/null
