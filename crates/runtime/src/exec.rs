@@ -44,6 +44,17 @@ impl Runtime {
     /// Runs `process` in container `id`. Returns the exit code (foreground) or 0 once
     /// the process has exec'd (detached).
     pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        let pid = self.exec_spawn(id, process, opts)?;
+        if opts.detach {
+            return Ok(0);
+        }
+        crate::supervise::wait_forwarding(pid)
+    }
+
+    /// Starts `process` in container `id` as a child of the caller and returns its pid
+    /// once it has exec'd, without waiting for it (for a supervisor such as the shim,
+    /// which reaps it itself). `opts.detach` is ignored.
+    pub fn exec_spawn(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
         let (sd, saved, spec) = self.load_for_exec(id)?;
         let status = saved.status(&sd);
         if status != Status::Running && status != Status::Created {
@@ -133,9 +144,6 @@ impl Runtime {
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, pid)?;
         }
-        if opts.detach {
-            return Ok(0);
-        }
-        crate::supervise::wait_forwarding(pid)
+        Ok(pid)
     }
 }
