@@ -518,7 +518,8 @@ impl Shim {
     /// An exec that never ran: record it as exited (126, or 127 when the program was
     /// not found, as Docker reports), so waiters and berthd learn of it.
     fn exec_failed(&mut self, err: &str) {
-        let code = if err.contains("not found") || err.contains("No such file") { 127 } else { 126 };
+        let lower = err.to_ascii_lowercase();
+        let code = if lower.contains("not found") || lower.contains("no such file") { 127 } else { 126 };
         self.record_exit(ExitStatus { exit_code: code, oom_killed: false, finished_at: exit::now_rfc3339(), error: Some(err.to_string()) });
     }
 

@@ -168,7 +168,8 @@ fn the_shim_outlives_its_parent() {
     assert!(st.success());
     let ready = read_ready(r);
     assert!(ready.error.is_none(), "{:?}", ready.error);
-    let mut shim = Shim { id, root, dir, child: None, shim_pid: ready.shim_pid.unwrap(), ready };
+    let root_path = root.path().to_path_buf();
+    let mut shim = Shim { id, root: Some(root), root_path, dir, child: None, shim_pid: ready.shim_pid.unwrap(), ready };
     let pid_file: i32 = std::fs::read_to_string(shim.dir.path().join("shim.pid")).unwrap().trim().parse().unwrap();
     assert_eq!(pid_file, shim.shim_pid);
     shim.start();

@@ -63,7 +63,9 @@ impl Bundle {
 /// One shim with its own state root and directory.
 pub struct Shim {
     pub id: String,
-    pub root: tempfile::TempDir,
+    /// The runtime root; owned (removed at the end) unless this is an exec shim.
+    pub root: Option<tempfile::TempDir>,
+    pub root_path: PathBuf,
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub ready: Ready,
@@ -110,18 +112,25 @@ impl Shim {
     }
 
     /// Spawns the shim with `args` plus --id/--runtime-root/--dir.
-    pub fn spawn(id: &str, root: Option<tempfile::TempDir>, args: &[String]) -> Shim {
-        let root = root.unwrap_or_else(|| tempfile::Builder::new().prefix("berth-shim-root").tempdir().unwrap());
+    pub fn spawn(id: &str, root: Option<&Path>, args: &[String]) -> Shim {
+        let (root, root_path) = match root {
+            Some(p) => (None, p.to_path_buf()),
+            None => {
+                let t = tempfile::Builder::new().prefix("berth-shim-root").tempdir().unwrap();
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
         let dir = tempfile::Builder::new().prefix("berth-shim-dir").tempdir().unwrap();
         let (r, w) = ready_pipe();
         let mut cmd = Command::new(SHIM);
-        cmd.args(args).arg("--id").arg(id).arg("--runtime-root").arg(root.path()).arg("--dir").arg(dir.path());
+        cmd.args(args).arg("--id").arg(id).arg("--runtime-root").arg(&root_path).arg("--dir").arg(dir.path());
         with_ready_fd(&mut cmd, &w, &dir.path().join("shim.log"));
         let child = cmd.spawn().unwrap();
         drop(w);
         let ready = read_ready(r);
         let shim_pid = ready.shim_pid.unwrap_or(child.id() as i32);
-        Shim { id: id.to_string(), root, dir, child: Some(child), ready, shim_pid }
+        Shim { id: id.to_string(), root, root_path, dir, child: Some(child), ready, shim_pid }
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -201,7 +210,7 @@ impl Shim {
 
     /// Nothing of the container left: no runtime state, no cgroup, no socket.
     pub fn assert_clean(&self) {
-        assert!(!self.root.path().join(&self.id).exists(), "runtime state left behind");
+        assert!(!self.root_path.join(&self.id).exists(), "runtime state left behind");
         for c in ["memory", "pids", "cpu", "devices", "freezer"] {
             let p = Path::new("/sys/fs/cgroup").join(c).join(&self.id);
             assert!(!p.exists(), "cgroup {} left behind", p.display());
@@ -233,7 +242,9 @@ impl Drop for Shim {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = berth_runtime::Runtime::new(self.root.path()).delete(&self.id, true);
+        if self.root.is_some() {
+            let _ = berth_runtime::Runtime::new(&self.root_path).delete(&self.id, true);
+        }
     }
 }
 
