@@ -90,6 +90,41 @@ impl Client {
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call("GET", path, Body::Empty)?.json()
     }
+
+    /// Sends a request asking to take over the connection (`Connection: Upgrade`,
+    /// `Upgrade: tcp`), as attach and exec start do. After a `101` (or a `200` from
+    /// older daemons) the socket carries the raw stream both ways: the returned
+    /// [`Hijacked`] reads the output (bytes already buffered after the head first) and
+    /// writes stdin; [`Hijacked::close_write`] half-closes when stdin ends, so the
+    /// daemon sees EOF while output keeps coming until it closes.
+    pub fn hijack(&self, method: &str, path: &str, body: Body<'_>) -> Result<Hijacked, ClientError> {
+        let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
+        let mut head = format!(
+            "{method} /v{API_VERSION}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        match &body {
+            Body::Empty => head.push_str("Content-Length: 0\r\n"),
+            Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())),
+            Body::Stream { .. } => return Err(ClientError::Protocol("a hijacked request cannot stream a body".into())),
+        }
+        head.push_str("\r\n");
+        send(&mut stream, head.as_bytes(), body)?;
+        let writer = stream.try_clone()?;
+        let resp = Response::read(BufReader::with_capacity(64 * 1024, stream), false)?;
+        if resp.status >= 400 {
+            return Err(resp.error_for_status().err().unwrap_or_else(|| ClientError::Protocol("error status".into())));
+        }
+        if resp.status != 101 && resp.status != 200 {
+            return Err(ClientError::Protocol(format!("unexpected status {} for an upgraded stream", resp.status)));
+        }
+        let tty_stream = resp.header("content-type").is_some_and(|v| v.contains("vnd.docker.raw-stream"));
+        let multiplexed = resp.header("content-type").is_some_and(|v| v.contains("vnd.docker.multiplexed-stream"));
+        let BodyReader { inner, .. } = resp.body;
+        // A 200 answer with a length would end the stream at that length; an upgraded
+        // stream is read until the daemon closes, whatever framing the head claims.
+        Ok(Hijacked { reader: inner, writer, raw_content_type: tty_stream, multiplexed_content_type: multiplexed })
+    }
 }
 
 fn send(stream: &mut UnixStream, head: &[u8], body: Body<'_>) -> io::Result<()> {
@@ -287,6 +322,48 @@ impl Read for BodyReader {
                 Ok(n)
             }
         }
+    }
+}
+
+/// A connection taken over after an upgrade: read output, write input.
+pub struct Hijacked {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    /// The daemon said `application/vnd.docker.raw-stream` (a TTY: no frames).
+    pub raw_content_type: bool,
+    /// The daemon said `application/vnd.docker.multiplexed-stream` (8-byte frames).
+    pub multiplexed_content_type: bool,
+}
+
+impl Hijacked {
+    /// A second handle for writing from another thread.
+    pub fn writer(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
+    /// Half-closes: the daemon sees our stdin end, output still flows.
+    pub fn close_write(&self) -> io::Result<()> {
+        self.writer.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Closes both directions (unblocks a reader in another thread).
+    pub fn close(&self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Read for Hijacked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl Write for Hijacked {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
     }
 }
 

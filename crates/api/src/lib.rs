@@ -13,6 +13,7 @@ pub mod error;
 pub mod filters;
 pub mod host;
 pub mod message;
+pub mod stdcopy;
 pub mod version;
 
 /// Engine API bodies (ImageSummary, ImageInspect, SystemInfo, ...).
@@ -20,7 +21,7 @@ pub mod models {
     pub use bollard_stubs::models::*;
 }
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, Hijacked};
 pub use error::ErrorBody;
 pub use filters::Filters;
 pub use host::Host;

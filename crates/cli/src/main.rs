@@ -2,14 +2,26 @@
 //! through `berth-api`'s client; output formats and exit codes follow docker's.
 
 mod commands;
+mod create_opts;
 mod jsonfmt;
+mod streams;
 mod table;
 mod template;
+mod tty;
 mod units;
+mod values;
 
 use clap::{Args, Parser, Subcommand};
 
+use commands::containers::{CommitArgs, DiffArgs, ExportArgs, KillArgs, NamesArgs, PortArgs, PruneArgs as ContainerPruneArgs, RenameArgs, RmArgs, StopArgs, TopArgs, UpdateArgs};
+use commands::cp::CpArgs;
+use commands::exec::ExecArgs;
 use commands::images::{HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, TagArgs};
+use commands::inspect::InspectArgs as AnyInspectArgs;
+use commands::logs::LogsArgs;
+use commands::ps::PsArgs;
+use commands::run::{AttachArgs, CreateArgs, RunArgs, StartArgs};
+use commands::stats::StatsArgs;
 use commands::system::{InfoArgs, VersionArgs};
 
 #[derive(Parser)]
@@ -59,13 +71,120 @@ enum Cmd {
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Return low-level information on objects
-    Inspect(InspectArgs),
+    Inspect(AnyInspectArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+}
+
+#[derive(Subcommand)]
+enum ContainerCmd {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Display detailed information on one or more containers
+    Inspect(AnyInspectArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
 }
 
 #[derive(Subcommand)]
@@ -150,7 +269,32 @@ fn main() {
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => commands::images::import(g, a),
         Cmd::Tag(a) | Cmd::Image { cmd: ImageCmd::Tag(a) } => commands::images::tag(g, a),
         Cmd::Rmi(a) | Cmd::Image { cmd: ImageCmd::Rm(a) } => commands::images::remove(g, a),
-        Cmd::Inspect(a) => commands::images::inspect(g, a, false),
+        Cmd::Inspect(a) => commands::inspect::inspect(g, a, false),
+        Cmd::Container { cmd: ContainerCmd::Inspect(a) } => commands::inspect::inspect(g, a, true),
+        Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => commands::run::run(g, a),
+        Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => commands::run::create(g, a),
+        Cmd::Start(a) | Cmd::Container { cmd: ContainerCmd::Start(a) } => commands::run::start(g, a),
+        Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => commands::run::attach(g, a),
+        Cmd::Stop(a) | Cmd::Container { cmd: ContainerCmd::Stop(a) } => commands::containers::stop(g, a, false),
+        Cmd::Restart(a) | Cmd::Container { cmd: ContainerCmd::Restart(a) } => commands::containers::stop(g, a, true),
+        Cmd::Kill(a) | Cmd::Container { cmd: ContainerCmd::Kill(a) } => commands::containers::kill(g, a),
+        Cmd::Rm(a) | Cmd::Container { cmd: ContainerCmd::Rm(a) } => commands::containers::rm(g, a),
+        Cmd::Ps(a) | Cmd::Container { cmd: ContainerCmd::Ls(a) } => commands::ps::ps(g, a),
+        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => commands::logs::logs(g, a),
+        Cmd::Exec(a) | Cmd::Container { cmd: ContainerCmd::Exec(a) } => commands::exec::exec(g, a),
+        Cmd::Wait(a) | Cmd::Container { cmd: ContainerCmd::Wait(a) } => commands::containers::wait(g, a),
+        Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => commands::containers::top(g, a),
+        Cmd::Port(a) | Cmd::Container { cmd: ContainerCmd::Port(a) } => commands::containers::port(g, a),
+        Cmd::Rename(a) | Cmd::Container { cmd: ContainerCmd::Rename(a) } => commands::containers::rename(g, a),
+        Cmd::Pause(a) | Cmd::Container { cmd: ContainerCmd::Pause(a) } => commands::containers::pause(g, a, false),
+        Cmd::Unpause(a) | Cmd::Container { cmd: ContainerCmd::Unpause(a) } => commands::containers::pause(g, a, true),
+        Cmd::Container { cmd: ContainerCmd::Prune(a) } => commands::containers::prune(g, a),
+        Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => commands::stats::stats(g, a),
+        Cmd::Cp(a) | Cmd::Container { cmd: ContainerCmd::Cp(a) } => commands::cp::cp(g, a),
+        Cmd::Diff(a) | Cmd::Container { cmd: ContainerCmd::Diff(a) } => commands::containers::diff(g, a),
+        Cmd::Export(a) | Cmd::Container { cmd: ContainerCmd::Export(a) } => commands::containers::export(g, a),
+        Cmd::Update(a) | Cmd::Container { cmd: ContainerCmd::Update(a) } => commands::containers::update(g, a),
+        Cmd::Commit(a) | Cmd::Container { cmd: ContainerCmd::Commit(a) } => commands::containers::commit(g, a),
         Cmd::Image { cmd: ImageCmd::Inspect(a) } => commands::images::inspect(g, a, true),
         Cmd::History(a) | Cmd::Image { cmd: ImageCmd::History(a) } => commands::images::history(g, a),
         Cmd::Save(a) | Cmd::Image { cmd: ImageCmd::Save(a) } => commands::images::save(g, a),

@@ -3,14 +3,17 @@
 //! text after a line's last tab is not a cell and is left as is.
 
 pub fn align(text: &str) -> String {
-    const MIN_WIDTH: usize = 10;
-    const PADDING: usize = 3;
+    align_with(text, 10, 3)
+}
+
+/// Alignment with another minimum cell width and padding (`top` uses 20 and 3).
+pub fn align_with(text: &str, min_width: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text.split_terminator('\n').map(|l| l.split('\t').collect()).collect();
     let mut widths: Vec<usize> = Vec::new();
     for cells in &lines {
         // All but the last piece are cells.
         for (i, c) in cells.iter().take(cells.len().saturating_sub(1)).enumerate() {
-            let w = (c.chars().count() + PADDING).max(MIN_WIDTH);
+            let w = (c.chars().count() + padding).max(min_width);
             if widths.len() <= i {
                 widths.push(w);
             } else if widths[i] < w {

@@ -306,6 +306,12 @@ fn eval_command(cmd: &[Arg], dot: &Value, piped: Option<Value>) -> Result<Value,
             args.extend(piped);
             call(f, args)
         }
+        // `{{.Label "key"}}`: docker's formatters have methods with arguments; rows
+        // carry them as a `__Name` map, looked up with the (one) argument.
+        Arg::Field(path) if cmd.len() == 2 && path.len() == 1 && dot.get(format!("__{}", path[0])).is_some() => {
+            let key = display(&eval_arg(&cmd[1], dot)?);
+            Ok(dot[format!("__{}", path[0])].get(&key).cloned().unwrap_or(Value::String(String::new())))
+        }
         _ if cmd.len() > 1 => Err(TemplateError(format!("can't give argument to non-function {:?}", cmd[0]))),
         other => {
             if piped.is_some() {
@@ -484,6 +490,15 @@ pub fn display(v: &Value) -> String {
 /// JSON as Go's encoding/json writes it: `<`, `>`, `&` escaped as \u003c etc. (They
 /// only ever occur inside strings, so replacing them textually is exact.)
 pub fn go_json(v: &Value) -> String {
+    // `__Name` keys are method tables (see eval_command), not fields: not printed.
+    let hidden;
+    let v = match v {
+        Value::Object(m) if m.keys().any(|k| k.starts_with("__")) => {
+            hidden = Value::Object(m.iter().filter(|(k, _)| !k.starts_with("__")).map(|(k, v)| (k.clone(), v.clone())).collect());
+            &hidden
+        }
+        other => other,
+    };
     let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
     s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }

@@ -13,6 +13,18 @@ pub fn human_size(size: f64) -> String {
     format!("{}{}", go_g(size, 3), UNITS[i])
 }
 
+/// `units.BytesSize`: binary units, 4 significant digits (`1.5MiB`, `7.6GiB`).
+pub fn bytes_size(size: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut size = size;
+    let mut i = 0;
+    while size >= 1024.0 && i < UNITS.len() - 1 {
+        size /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(size, 4), UNITS[i])
+}
+
 /// Go's `%.{prec}g`: shortest of %e/%f with `prec` significant digits, trailing zeros
 /// dropped.
 fn go_g(v: f64, prec: usize) -> String {
@@ -101,6 +113,8 @@ mod tests {
         assert_eq!(human_size(100_000.0), "100kB");
         assert_eq!(human_size(999_500.0), "1e+03kB");
         assert_eq!(human_size(4_000_000_000.0), "4GB");
+        assert_eq!(bytes_size(1536.0 * 1024.0), "1.5MiB");
+        assert_eq!(bytes_size(0.0), "0B");
     }
 
     #[test]

@@ -1,7 +1,15 @@
 //! The commands, grouped as docker groups them, and what they share: the client and
 //! `--format` rendering.
 
+pub mod containers;
+pub mod cp;
+pub mod exec;
 pub mod images;
+pub mod inspect;
+pub mod logs;
+pub mod ps;
+pub mod run;
+pub mod stats;
 pub mod system;
 
 use berth_api::{Client, Host};
@@ -54,4 +62,13 @@ pub fn fail(msg: impl Into<String>) -> Failure {
 pub fn is_tty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor.
     unsafe { libc::isatty(fd) == 1 }
+}
+
+/// An I/O error as Go words it in docker's messages.
+pub fn io_msg(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
 }

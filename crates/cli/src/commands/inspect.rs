@@ -1,0 +1,103 @@
+//! `inspect` (containers first, then images, as docker's does) and `container inspect`.
+
+use berth_api::client::{encode, Body};
+use berth_api::ClientError;
+use clap::Args;
+use serde_json::Value;
+
+use super::{client, fail};
+use crate::template::Template;
+use crate::{CmdResult, Failure, Global};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(short = 'f', long = "format")]
+    format: Option<String>,
+    /// Return JSON for specified type
+    #[arg(long = "type")]
+    typ: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long = "size")]
+    size: bool,
+    /// NAME|ID [NAME|ID...]
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Encodes an image name for a path: slashes stay.
+fn image_path(name: &str) -> String {
+    name.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+/// `container_only`: `berth container inspect`.
+pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
+    let typ = if container_only { Some("container") } else { a.typ.as_deref() };
+    if let Some(t) = typ {
+        if !matches!(t, "container" | "image") {
+            return Err(fail(format!("\"{t}\" is not a valid value for --type")));
+        }
+    }
+    let c = client(g)?;
+    let mut raws: Vec<String> = Vec::new();
+    let mut errors = Vec::new();
+    let size = if a.size { "?size=1" } else { "" };
+    for name in &a.names {
+        let mut found = None;
+        if typ != Some("image") {
+            match c.call("GET", &format!("/containers/{}/json{size}", encode(name)), Body::Empty).and_then(|r| r.text()) {
+                Ok(t) => found = Some(t),
+                Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
+                Err(ClientError::Api { status: 404, .. }) => {}
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            }
+        }
+        if found.is_none() && typ != Some("container") {
+            match c.call("GET", &format!("/images/{}/json", image_path(name)), Body::Empty).and_then(|r| r.text()) {
+                Ok(t) => found = Some(t),
+                Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
+                Err(ClientError::Api { status: 404, .. }) => {}
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            }
+        }
+        match found {
+            Some(t) => raws.push(t),
+            None => errors.push(match typ {
+                Some("container") => format!("Error: No such container: {name}"),
+                Some(_) => format!("Error: No such image: {name}"),
+                None => format!("Error: No such object: {name}"),
+            }),
+        }
+    }
+    print_inspect(&raws, a.format.as_deref())?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure { message: Some(errors.join("\n")), status: 1 })
+    }
+}
+
+/// Prints raw inspect bodies: indented JSON array (daemon's key order), or each
+/// rendered through `-f`.
+pub fn print_inspect(raws: &[String], format: Option<&str>) -> CmdResult {
+    match format.filter(|f| !f.is_empty() && *f != "json") {
+        Some(f) => {
+            let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n")).map_err(|e| fail(e.to_string()))?;
+            for r in raws {
+                let v: Value = serde_json::from_str(r).map_err(|e| fail(format!("cannot decode the daemon's response: {e}")))?;
+                println!("{}", t.render(&v).map_err(|e| fail(e.to_string()))?);
+            }
+        }
+        None => {
+            let joined = format!("[{}]", raws.iter().map(|r| r.trim()).collect::<Vec<_>>().join(","));
+            println!("{}", crate::jsonfmt::indent(&joined));
+        }
+    }
+    Ok(())
+}
