@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use crate::detach::DetachMatcher;
 use crate::log::Stream;
@@ -14,6 +15,13 @@ use crate::sys;
 
 /// Output queued for one client above this drops the client.
 pub const MAX_PENDING: usize = 1 << 20;
+/// Above this, the shim stops reading the container's output until the client catches
+/// up (the container then waits on its full pipe, as with Docker's attach), so a client
+/// that reads slower than the container writes loses nothing.
+pub const HIGH_WATER: usize = 256 * 1024;
+/// A client above the high-water mark that takes nothing for this long is dropped, so
+/// a stuck client holds the container up no longer than this.
+pub const STALL: Duration = Duration::from_secs(10);
 /// A request line longer than this is refused.
 const MAX_REQUEST: usize = 64 * 1024;
 
@@ -43,6 +51,8 @@ pub struct Conn {
     pub read_closed: bool,
     /// Drop at the end of this round (write error, overflow, detach).
     pub dead: bool,
+    /// When the client last took output (or had none waiting).
+    last_progress: Instant,
 }
 
 pub enum ReadResult {
@@ -57,7 +67,7 @@ pub enum ReadResult {
 impl Conn {
     pub fn new(sock: UnixStream) -> io::Result<Conn> {
         sock.set_nonblocking(true)?;
-        Ok(Conn { sock, phase: Phase::Request, inbuf: Vec::new(), out: VecDeque::new(), read_closed: false, dead: false })
+        Ok(Conn { sock, phase: Phase::Request, inbuf: Vec::new(), out: VecDeque::new(), read_closed: false, dead: false, last_progress: Instant::now() })
     }
 
     pub fn fd(&self) -> i32 {
@@ -66,6 +76,12 @@ impl Conn {
 
     pub fn wants_write(&self) -> bool {
         !self.out.is_empty()
+    }
+
+    /// Is the client so far behind that the container's output should wait for it?
+    /// Returns when it will be dropped if it takes nothing until then.
+    pub fn behind(&self) -> Option<Instant> {
+        (!self.dead && self.out.len() > HIGH_WATER).then(|| self.last_progress + STALL)
     }
 
     pub fn done(&self) -> bool {
@@ -120,12 +136,16 @@ impl Conn {
 
     /// Writes what the socket takes now.
     pub fn flush(&mut self) {
+        if self.out.is_empty() {
+            self.last_progress = Instant::now();
+        }
         while !self.out.is_empty() {
             let (front, _) = self.out.as_slices();
             match sys::write(self.fd(), front) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.out.drain(..n);
+                    self.last_progress = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => {

@@ -130,7 +130,21 @@ impl Shim {
                 }
                 timeout = (d - now).as_millis().min(i32::MAX as u128) as i32 + 1;
             }
-            self.interests(&mut fds, &mut toks);
+            // A client far behind holds the output back; one stuck too long is dropped.
+            let now = Instant::now();
+            let mut held = false;
+            for c in &mut self.conns {
+                if let Some(drop_at) = c.behind() {
+                    if now >= drop_at {
+                        c.dead = true;
+                        continue;
+                    }
+                    held = true;
+                    let ms = (drop_at - now).as_millis().min(i32::MAX as u128) as i32 + 1;
+                    timeout = if timeout < 0 { ms } else { timeout.min(ms) };
+                }
+            }
+            self.interests(&mut fds, &mut toks, held);
             if let Err(e) = sys::poll(&mut fds, timeout) {
                 log_err(&format!("poll: {e}"));
                 std::thread::sleep(Duration::from_millis(10));
@@ -146,7 +160,7 @@ impl Shim {
         self.finish()
     }
 
-    fn interests(&self, fds: &mut Vec<libc::pollfd>, toks: &mut Vec<Token>) {
+    fn interests(&self, fds: &mut Vec<libc::pollfd>, toks: &mut Vec<Token>, hold_output: bool) {
         fds.clear();
         toks.clear();
         let mut add = |fd: i32, events: i16, tok: Token| {
@@ -155,14 +169,16 @@ impl Shim {
         };
         add(self.sigfd.as_raw_fd(), libc::POLLIN, Token::Signal);
         add(self.listener.as_raw_fd(), libc::POLLIN, Token::Listener);
-        if let Some(f) = &self.ends.stdout {
-            add(f.as_raw_fd(), libc::POLLIN, Token::Output(Stream::Stdout));
-        }
-        if let Some(f) = &self.ends.stderr {
-            add(f.as_raw_fd(), libc::POLLIN, Token::Output(Stream::Stderr));
-        }
-        if let Some(f) = &self.ends.pty {
-            add(f.as_raw_fd(), libc::POLLIN, Token::Pty);
+        if !hold_output {
+            if let Some(f) = &self.ends.stdout {
+                add(f.as_raw_fd(), libc::POLLIN, Token::Output(Stream::Stdout));
+            }
+            if let Some(f) = &self.ends.stderr {
+                add(f.as_raw_fd(), libc::POLLIN, Token::Output(Stream::Stderr));
+            }
+            if let Some(f) = &self.ends.pty {
+                add(f.as_raw_fd(), libc::POLLIN, Token::Pty);
+            }
         }
         if let Some(f) = &self.ends.stdin {
             if !self.stdin_buf.is_empty() {

@@ -225,3 +225,79 @@ fn a_bad_bundle_gives_a_ready_error_and_leaves_nothing() {
     assert!(!shim.child.take().unwrap().wait().unwrap().success());
     shim.assert_clean();
 }
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_and_the_container_runs_on() {
+    // 8 MiB of output; one client never reads, one reads everything.
+    let b = Bundle::sh("dd if=/dev/zero bs=65536 count=128 2>/dev/null; echo done");
+    let shim = Shim::run(&b, &[]);
+    let stuck = shim.attach(false, vec![]);
+    let mut reader = shim.attach(false, vec![]);
+    let w = shim.wait_request();
+    shim.start();
+    let frames = read_frames(&mut reader);
+    let total: usize = frames.iter().map(|(_, p)| p.len()).sum();
+    assert_eq!(total, 8 * 1024 * 1024 + 5);
+    assert_eq!(wait_reply(w).exit_code, 0);
+    drop(stuck);
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let mut b = Bundle::sh("tail /dev/zero");
+    b.config["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16777216, "swap": 16777216}});
+    let mut shim = Shim::run(&b, &[]);
+    assert!(shim.ready.error.is_none(), "{:?}", shim.ready.error);
+    let w = shim.wait_request();
+    shim.start();
+    let exit = wait_reply(w);
+    assert_eq!(exit.exit_code, 137);
+    assert!(exit.oom_killed, "{exit:?}");
+    shim.wait_gone();
+    shim.assert_clean();
+    assert!(shim.exit_file().oom_killed);
+}
+
+/// The same container life through an external runc-compatible runtime, when one is
+/// installed.
+#[test]
+fn external_runtime_runc() {
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("runc not installed: skipped");
+        return;
+    };
+    let b = Bundle::sh("echo out; echo err >&2; exit 6");
+    let mut shim = Shim::run(&b, &["--runtime", runc]);
+    assert!(shim.ready.error.is_none(), "{:?} {}", shim.ready.error, shim.shim_log());
+    assert!(shim.ready.pid.is_some());
+    let mut a = shim.attach(false, vec![]);
+    let w = shim.wait_request();
+    shim.start();
+    let frames = read_frames(&mut a);
+    assert_eq!(stream_text(&frames, 1), "out\n");
+    assert_eq!(stream_text(&frames, 2), "err\n");
+    assert_eq!(wait_reply(w).exit_code, 6);
+    shim.wait_gone();
+    shim.assert_clean();
+
+    // Killed through runc, and a terminal.
+    let mut b = Bundle::sh("tty; sleep 1000");
+    b.config["process"]["terminal"] = serde_json::json!(true);
+    let mut shim = Shim::run(&b, &["--runtime", runc]);
+    assert!(shim.ready.error.is_none(), "{:?} {}", shim.ready.error, shim.shim_log());
+    let mut a = shim.attach(false, vec![]);
+    let w = shim.wait_request();
+    shim.start();
+    read_until(&mut a, "/dev/pts/");
+    shim.ok(&Request::Kill { signal: 9, all: false });
+    assert_eq!(wait_reply(w).exit_code, 137);
+    shim.wait_gone();
+    shim.assert_clean();
+
+    // runc's own error comes back in Ready.
+    let b = Bundle::new(&["/no/such/program"]);
+    let mut shim = Shim::run(&b, &["--runtime", runc]);
+    assert!(shim.ready.error.as_deref().is_some_and(|e| e.contains("no/such/program")), "{:?}", shim.ready.error);
+    assert!(!shim.child.take().unwrap().wait().unwrap().success());
+    shim.assert_clean();
+}
