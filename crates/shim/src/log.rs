@@ -198,6 +198,10 @@ impl JsonLog {
         if self.settings.max_size.is_some_and(|max| self.size >= max) {
             self.rotate();
         }
+        if self.file.is_none() {
+            // A rotation could not make the new file (full disk): try again now.
+            self.file = open_log(&self.settings.path).ok();
+        }
         let Some(f) = self.file.as_mut() else { return };
         if f.write_all(&self.record).is_ok() {
             self.size += self.record.len() as u64;

@@ -23,7 +23,21 @@
 //! `<dir>/exit.json` (temp file + rename, before telling anyone: berthd may be down and
 //! read it later), answers every pending `Wait`, flushes attached streams (giving slow
 //! readers at most 2 s), closes them, deletes the runtime state (killing what is left in
-//! the cgroup and removing it) and exits 0.
+//! the cgroup and removing it), removes `shim.sock` and `shim.pid` and exits 0. Once the
+//! shim is gone, `exit.json` is the record: a client that connects too late gets
+//! ECONNREFUSED/ENOENT and reads the file instead (send `Wait` before `Start` to be
+//! answered on the socket).
+//!
+//! ## Slow clients
+//! Output goes to every attached client through a bounded queue. While a client has
+//! more than 256 KiB queued the shim stops reading the container's output (the container
+//! then waits on its full pipe, as with Docker's attach), so a slow reader loses nothing;
+//! a client that takes nothing for 10 s while behind, or whose queue passes 1 MiB, is
+//! dropped. The log is written as output is read.
+//!
+//! ## Other files in the directory
+//! `console.sock` (with a terminal, while the runtime hands over the pty master) and
+//! `init.pid` (with an external `--runtime`, during create) are transient.
 
 use serde::{Deserialize, Serialize};
 

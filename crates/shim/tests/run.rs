@@ -301,3 +301,30 @@ fn external_runtime_runc() {
     assert!(!shim.child.take().unwrap().wait().unwrap().success());
     shim.assert_clean();
 }
+
+#[test]
+fn local_driver_writes_and_none_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    for (driver, file) in [("local", "local.log"), ("none", "none.log")] {
+        let b = Bundle::sh("echo hi");
+        let path = dir.path().join(file);
+        let mut shim = Shim::run(&b, &["--log-driver", driver, "--log-path", path.to_str().unwrap()]);
+        let w = shim.wait_request();
+        shim.start();
+        assert_eq!(wait_reply(w).exit_code, 0);
+        shim.wait_gone();
+        shim.assert_clean();
+        if driver == "none" {
+            assert!(!path.exists());
+        } else {
+            let v: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+            assert_eq!(v["log"], "hi\n");
+        }
+    }
+    // A bad log option fails before a container exists.
+    let b = Bundle::sh("echo hi");
+    let mut shim = Shim::run(&b, &["--log-path", dir.path().join("x.log").to_str().unwrap(), "--log-opt", "max-size=lots"]);
+    assert!(shim.ready.error.as_deref().is_some_and(|e| e.contains("max-size")), "{:?}", shim.ready.error);
+    assert!(!shim.child.take().unwrap().wait().unwrap().success());
+    shim.assert_clean();
+}
