@@ -49,11 +49,15 @@ pub enum Body<'a> {
 #[derive(Clone, Debug)]
 pub struct Client {
     socket: PathBuf,
+    /// The API version in request paths: ours, unless DOCKER_API_VERSION pins another
+    /// (as docker's CLI honours it, e.g. to talk to an older daemon).
+    version: String,
 }
 
 impl Client {
     pub fn new(host: &Host) -> Client {
-        Client { socket: host.socket().to_owned() }
+        let version = std::env::var("DOCKER_API_VERSION").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| API_VERSION.to_owned());
+        Client { socket: host.socket().to_owned(), version }
     }
 
     pub fn socket(&self) -> &Path {
@@ -64,7 +68,7 @@ impl Client {
     /// and returns the response, whatever its status.
     pub fn request(&self, method: &str, path: &str, body: Body<'_>) -> Result<Response, ClientError> {
         let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
-        let mut head = format!("{method} /v{API_VERSION}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"));
+        let mut head = format!("{method} /v{}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", self.version, env!("CARGO_PKG_VERSION"));
         match &body {
             Body::Empty => head.push_str("Content-Length: 0\r\n"),
             Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())),
@@ -100,7 +104,8 @@ impl Client {
     pub fn hijack(&self, method: &str, path: &str, body: Body<'_>) -> Result<Hijacked, ClientError> {
         let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
         let mut head = format!(
-            "{method} /v{API_VERSION}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
+            "{method} /v{}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
+            self.version,
             env!("CARGO_PKG_VERSION")
         );
         match &body {

@@ -254,13 +254,27 @@ pub struct CreateRequest {
 /// A bad flag value, reported as docker's pflag does (`invalid argument "12q" for
 /// "-m, --memory" flag: invalid size: '12q'`), exit status 125.
 pub fn flag_error(cmd: &str, flag: &str, value: &str, msg: &str) -> Failure {
-    Failure { message: Some(format!("invalid argument \"{value}\" for \"{flag}\" flag: {msg}\nSee 'berth {cmd} --help'.")), status: 125 }
+    Failure { message: Some(format!("invalid argument \"{value}\" for \"{flag}\" flag: {msg}\n\nUsage:  {}\n\nRun 'berth {cmd} --help' for more information", usage(cmd))), status: 125 }
 }
 
 /// A bad combination or spec found while building the body, as docker's
 /// `reportError` prints it, exit status 125.
 pub fn parse_error(cmd: &str, msg: &str) -> Failure {
-    Failure { message: Some(format!("berth: {}.\nSee 'berth {cmd} --help'.", msg.trim_end_matches('.'))), status: 125 }
+    Failure { message: Some(cli_error(cmd, msg)), status: 125 }
+}
+
+/// docker's usage line for the commands that take container options.
+fn usage(cmd: &str) -> String {
+    match cmd {
+        "run" | "create" => format!("berth {cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]"),
+        "exec" => "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]".to_owned(),
+        other => format!("berth {other} [OPTIONS] CONTAINER [CONTAINER...]"),
+    }
+}
+
+/// docker's `berth: <message>` + pointer to help (its current wording).
+pub fn cli_error(cmd: &str, msg: &str) -> String {
+    format!("berth: {msg}\n\nRun 'berth {cmd} --help' for more information")
 }
 
 fn int<T: std::str::FromStr>(cmd: &str, flag: &str, v: &str) -> Result<T, Failure> {
@@ -698,10 +712,13 @@ mod tests {
 
     #[test]
     fn bad_values_fail_like_docker() {
-        assert_eq!(body(&["-m", "12q", "busybox"]).unwrap_err(), "invalid argument \"12q\" for \"-m, --memory\" flag: invalid size: '12q'\nSee 'berth run --help'.");
-        assert_eq!(body(&["-p", "99999:80", "busybox"]).unwrap_err(), "berth: invalid hostPort: 99999.\nSee 'berth run --help'.");
+        assert_eq!(
+            body(&["-m", "12q", "busybox"]).unwrap_err(),
+            "invalid argument \"12q\" for \"-m, --memory\" flag: invalid suffix: 'q'\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information"
+        );
+        assert_eq!(body(&["-p", "99999:80", "busybox"]).unwrap_err(), "berth: invalid hostPort: 99999\n\nRun 'berth run --help' for more information");
         assert!(body(&["--restart", "sometimes", "busybox"]).unwrap_err().contains("unknown policy 'sometimes'"));
-        assert!(body(&["--ulimit", "nofile=x", "busybox"]).unwrap_err().starts_with("invalid argument \"nofile=x\" for \"--ulimit\" flag: invalid ulimit argument"));
+        assert!(body(&["--ulimit", "nofile=x", "busybox"]).unwrap_err().starts_with("invalid argument \"nofile=x\" for \"--ulimit\" flag: strconv.ParseInt"));
         assert!(body(&["--restart", "always", "--rm", "busybox"]).unwrap_err().contains("cannot specify both --restart and --rm"));
         assert!(body(&["--health-interval", "x", "busybox"]).unwrap_err().contains("time: invalid duration"));
         assert!(body(&["--no-healthcheck", "--health-cmd", "x", "busybox"]).unwrap_err().contains("conflicts"));

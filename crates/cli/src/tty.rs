@@ -19,9 +19,8 @@ impl RawMode {
         let mut raw = saved;
         // SAFETY: cfmakeraw only edits the struct we pass.
         unsafe { libc::cfmakeraw(&mut raw) };
-        // Keep output post-processing (as docker's term package does) so "\n" from
-        // our own messages still returns the carriage.
-        raw.c_oflag |= libc::OPOST;
+        // Output post-processing goes too (as in docker's term.MakeRaw): the
+        // container's pty already turns "\n" into "\r\n".
         // SAFETY: as above; raw is a valid termios.
         if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
             return None;

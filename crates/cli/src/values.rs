@@ -7,39 +7,42 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-/// go-units `RAMInBytes`: binary multiples, `512`, `64m`, `1.5GiB`, `2 g`.
+/// go-units `RAMInBytes`: binary multiples, `512`, `64m`, `1.5GiB`, `2 g`; its
+/// messages (`invalid size: 'x'`, `invalid suffix: 'q'`).
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid size: '{s}'");
-    let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, mut rest) = s.split_at(digits_end);
-    // The number is digits with optional `.digits` groups (go-units' own regexp).
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.contains("..") {
-        return Err(bad());
-    }
-    rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut chars = rest.chars().peekable();
-    let mult: f64 = match chars.peek().map(|c| c.to_ascii_lowercase()) {
-        Some('k') => 1024f64,
-        Some('m') => 1024f64.powi(2),
-        Some('g') => 1024f64.powi(3),
-        Some('t') => 1024f64.powi(4),
-        Some('p') => 1024f64.powi(5),
-        _ => 1.0,
+    // The number ends at the last digit, dot or space (go-units' parseSize).
+    let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        return Err(format!("invalid size: '{s}'"));
     };
-    if mult != 1.0 {
-        chars.next();
+    let (num, sfx) = if s.as_bytes()[sep] != b' ' { (&s[..=sep], &s[sep + 1..]) } else { (&s[..sep], &s[sep + 1..]) };
+    let size: f64 = num.parse().map_err(|_| format!("strconv.ParseFloat: parsing \"{num}\": invalid syntax"))?;
+    if size < 0.0 || num.starts_with(['+', '-']) {
+        return Err(format!("invalid size: '{s}'"));
     }
-    if chars.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'i')) {
-        chars.next();
+    if sfx.is_empty() {
+        return Ok(size as i64);
     }
-    if chars.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'b')) {
-        chars.next();
-    }
-    if chars.next().is_some() {
+    let bad = || format!("invalid suffix: '{}'", if sfx.len() > 3 { sfx.to_owned() } else { sfx.to_ascii_lowercase() });
+    if sfx.len() > 3 {
         return Err(bad());
     }
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    Ok((n * mult) as i64)
+    let l = sfx.to_ascii_lowercase();
+    let b = l.as_bytes();
+    if b[0] == b'b' {
+        return if b.len() == 1 { Ok(size as i64) } else { Err(bad()) };
+    }
+    let mult: f64 = match b[0] {
+        b'k' => 1024f64,
+        b'm' => 1024f64.powi(2),
+        b'g' => 1024f64.powi(3),
+        b't' => 1024f64.powi(4),
+        b'p' => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    if (b.len() == 2 && b[1] != b'b') || (b.len() == 3 && &l[1..] != "ib") {
+        return Err(bad());
+    }
+    Ok((size * mult) as i64)
 }
 
 /// `--memory-swap`: `-1` for unlimited, otherwise a size.
@@ -239,7 +242,7 @@ pub fn ulimit(s: &str) -> Result<Value, String> {
         Some((a, b)) => (a, b),
         None => (limits, limits),
     };
-    let num = |v: &str| v.parse::<i64>().map_err(|_| format!("invalid ulimit argument: {s}"));
+    let num = |v: &str| v.parse::<i64>().map_err(|_| format!("strconv.ParseInt: parsing \"{v}\": invalid syntax"));
     let (soft, hard) = (num(soft)?, num(hard)?);
     if soft > hard {
         return Err(format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"));
@@ -519,7 +522,9 @@ mod tests {
         assert_eq!(ram_in_bytes("1.5g").unwrap(), 3 << 29);
         assert_eq!(ram_in_bytes("2 GiB").unwrap(), 2 << 30);
         assert_eq!(ram_in_bytes("10kb").unwrap(), 10240);
-        assert_eq!(ram_in_bytes("12q").unwrap_err(), "invalid size: '12q'");
+        assert_eq!(ram_in_bytes("12q").unwrap_err(), "invalid suffix: 'q'");
+        assert_eq!(ram_in_bytes("m").unwrap_err(), "invalid size: 'm'");
+        assert_eq!(ram_in_bytes("1mx").unwrap_err(), "invalid suffix: 'mx'");
         assert!(ram_in_bytes("").is_err());
         assert!(ram_in_bytes("1.2.3m").is_err());
         assert!(ram_in_bytes("-1").is_err());
@@ -584,7 +589,7 @@ mod tests {
         assert_eq!(ulimit("nproc=10").unwrap(), json!({"Name": "nproc", "Soft": 10, "Hard": 10}));
         assert_eq!(ulimit("bogus=1").unwrap_err(), "invalid ulimit type: bogus");
         assert_eq!(ulimit("nofile").unwrap_err(), "invalid ulimit argument: nofile");
-        assert_eq!(ulimit("nofile=x").unwrap_err(), "invalid ulimit argument: nofile=x");
+        assert_eq!(ulimit("nofile=x").unwrap_err(), "strconv.ParseInt: parsing \"x\": invalid syntax");
         assert!(ulimit("nofile=10:5").is_err());
         assert_eq!(device("/dev/fuse").unwrap(), json!({"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}));
         assert_eq!(device("/dev/a:/dev/b:r").unwrap()["PathInContainer"], "/dev/b");

@@ -295,7 +295,12 @@ pub fn export(g: &Global, a: ExportArgs) -> CmdResult {
             std::fs::rename(&tmp, target).map_err(|e| fail(format!("failed to export container: {e}")))?;
         }
         None => {
-            io::copy(&mut r, &mut io::stdout().lock()).map_err(|e| fail(e.to_string()))?;
+            match io::copy(&mut r, &mut io::stdout().lock()) {
+                Ok(_) => {}
+                // Our reader (head, a pager) went away: not an error worth a message.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(fail(e.to_string())),
+            }
         }
     }
     Ok(())

@@ -64,7 +64,7 @@ pub fn start_error_status(msg: &str) -> i32 {
 fn engine_failure(cmd: &str, e: ClientError) -> Failure {
     match e {
         e @ ClientError::Connect { .. } => Failure::from(e),
-        e => Failure { message: Some(format!("berth: {}.\nSee 'berth {cmd} --help'.", e.to_string().trim_end_matches('.'))), status: 125 },
+        e => Failure { message: Some(crate::create_opts::cli_error(cmd, &e.to_string())), status: 125 },
     }
 }
 
@@ -241,7 +241,7 @@ fn start_failure(e: ClientError) -> Failure {
         e @ ClientError::Connect { .. } => Failure::from(e),
         e => {
             let msg = e.to_string();
-            Failure { message: Some(format!("berth: {}.\nSee 'berth run --help'.", msg.trim_end_matches('.'))), status: start_error_status(&msg) }
+            Failure { message: Some(crate::create_opts::cli_error("run", &msg)), status: start_error_status(&msg) }
         }
     }
 }
