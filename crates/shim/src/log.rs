@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(last.last().unwrap()["log"], "line 39\n");
         for n in ["c.log.1", "c.log.2"] {
             let len = fs::metadata(d.join(n)).unwrap().len();
-            assert!(len >= 200 && len < 300, "{n}: {len}");
+            assert!((200..300).contains(&len), "{n}: {len}");
         }
         fs::remove_dir_all(&d).unwrap();
     }
