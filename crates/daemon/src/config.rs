@@ -9,12 +9,14 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 
 /// What the command line said (unset flags are `None`/empty/false).
 pub struct Flags {
     pub hosts: Vec<String>,
     pub data_root: Option<PathBuf>,
     pub pidfile: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
     pub debug: bool,
 }
 
@@ -28,6 +30,15 @@ struct FileConfig {
     hosts: Option<Vec<String>>,
     debug: Option<bool>,
     pidfile: Option<PathBuf>,
+    #[serde(rename = "exec-root")]
+    exec_root: Option<PathBuf>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    /// Accepted for compatibility: berth always keeps containers running across a
+    /// daemon restart (the shims own them), so there is nothing to switch.
+    #[serde(rename = "live-restore")]
+    #[allow(dead_code)]
+    live_restore: Option<bool>,
 }
 
 /// The effective configuration.
@@ -36,7 +47,9 @@ pub struct Config {
     pub sockets: Vec<PathBuf>,
     pub data_root: PathBuf,
     pub pidfile: PathBuf,
+    pub exec_root: PathBuf,
     pub debug: bool,
+    pub log_driver: String,
 }
 
 impl Config {
@@ -71,7 +84,13 @@ impl Config {
             sockets,
             data_root,
             pidfile: flags.pidfile.or(file.pidfile).unwrap_or_else(|| PathBuf::from(DEFAULT_PIDFILE)),
+            exec_root: flags.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT)),
             debug: flags.debug || file.debug.unwrap_or(false),
+            log_driver: match file.log_driver.as_deref() {
+                None | Some("") => "json-file".into(),
+                Some(d @ ("json-file" | "local" | "none")) => d.to_owned(),
+                Some(d) => bail!("log-driver {d:?} in the config file is not supported (json-file, local, none)"),
+            },
         })
     }
 }
@@ -81,7 +100,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags { hosts: vec![], data_root: None, pidfile: None, debug: false }
+        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! berthd: the berth engine daemon. Serves the Docker Engine API on a UNIX socket.
 
 mod config;
+mod containers;
 mod error;
+mod events;
 mod params;
 mod routes;
 mod server;
@@ -28,6 +30,9 @@ struct Args {
     /// Path to write the daemon's process id to.
     #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
     pidfile: Option<PathBuf>,
+    /// Root directory of runtime state (shim sockets, runtime state).
+    #[arg(long = "exec-root", value_name = "DIR")]
+    exec_root: Option<PathBuf>,
     /// Enable debug logging.
     #[arg(short = 'D', long = "debug")]
     debug: bool,
@@ -46,7 +51,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = config::Config::resolve(
-        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, debug: args.debug },
+        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug },
         args.config_file.as_deref(),
     )?;
     let filter = std::env::var("BERTHD_LOG").unwrap_or_else(|_| if cfg.debug { "debug".into() } else { "info".into() });

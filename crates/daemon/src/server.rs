@@ -20,10 +20,11 @@ use crate::state::{AppState, State};
 
 pub async fn run(cfg: Config) -> Result<()> {
     let pidfile = PidFile::create(&cfg.pidfile)?;
-    let data_root = cfg.data_root.clone();
-    let debug = cfg.debug;
-    let state: AppState = Arc::new(tokio::task::spawn_blocking(move || State::open(&data_root, debug)).await??);
-    let app = app(state);
+    let cfg2 = cfg.clone();
+    let state: AppState = Arc::new(tokio::task::spawn_blocking(move || State::open(&cfg2)).await??);
+    // Containers that ran under the previous berthd: re-adopt their shims (live restore).
+    crate::containers::lifecycle::restore(&state).await;
+    let app = app(state.clone());
 
     let mut sockets = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
@@ -45,7 +46,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     }
 
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down (containers keep running under their shims)");
+    state.begin_shutdown();
     let _ = stop_tx.send(true);
     // In-flight requests get a moment to finish; long streams are cut.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while servers.join_next().await.is_some() {} }).await;

@@ -1,27 +1,69 @@
-//! What every handler shares: the image store and the daemon's identity.
+//! What every handler shares: the image store, the containers, exec instances, events,
+//! and the daemon's identity and directories.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use berth_image::ImageStore;
 
+use crate::config::Config;
+use crate::containers::exec::Execs;
+use crate::containers::Registry;
+use crate::events::Events;
+
 pub struct State {
     pub images: ImageStore,
+    pub containers: Arc<Registry>,
+    pub execs: Execs,
+    pub events: Events,
     pub data_root: PathBuf,
+    /// Runtime state: shim directories and sockets, the runtime's state (`--exec-root`).
+    pub exec_root: PathBuf,
     /// A stable engine id (Docker's `ID` in /info), kept in `<data-root>/engine-id`.
     pub engine_id: String,
     pub debug: bool,
+    /// The default log driver (`log-driver` in daemon.json).
+    pub log_driver: String,
+    shutting_down: AtomicBool,
 }
 
 pub type AppState = Arc<State>;
 
 impl State {
-    pub fn open(data_root: &Path, debug: bool) -> Result<State> {
+    pub fn open(cfg: &Config) -> Result<State> {
+        let data_root = &cfg.data_root;
         std::fs::create_dir_all(data_root).with_context(|| format!("creating data root {}", data_root.display()))?;
+        std::fs::create_dir_all(&cfg.exec_root).with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
         let images = ImageStore::open(data_root, &data_root.join("berth.db")).with_context(|| format!("opening the image store in {}", data_root.display()))?;
+        let containers = Arc::new(Registry::open(data_root).context("opening the container store")?);
         let engine_id = engine_id(data_root)?;
-        Ok(State { images, data_root: data_root.to_owned(), engine_id, debug })
+        Ok(State {
+            images,
+            events: Events::new(containers.clone()),
+            containers,
+            execs: Execs::default(),
+            data_root: data_root.to_owned(),
+            exec_root: cfg.exec_root.clone(),
+            engine_id,
+            debug: cfg.debug,
+            log_driver: cfg.log_driver.clone(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// Where berth-runtime keeps its per-container state.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
     }
 }
 

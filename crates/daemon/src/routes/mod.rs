@@ -1,9 +1,12 @@
-//! The Engine API routes berthd serves so far: system and images.
+//! The Engine API routes berthd serves so far: system, images, containers and exec.
 
+pub mod containers;
+mod events;
 mod images;
+pub mod streams;
 mod system;
 
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -14,6 +17,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::save_many))
@@ -22,6 +26,27 @@ pub fn router(state: AppState) -> Router {
         // Image names contain slashes (`registry:5000/team/app:1`), so everything
         // below /images/ is dispatched on method and last segment by hand.
         .route("/images/{*rest}", any(images::by_name))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/attach", post(streams::attach))
+        .route("/containers/{id}/resize", post(streams::resize))
+        .route("/containers/{id}/exec", post(streams::exec_create))
+        .route("/exec/{id}/start", post(streams::exec_start))
+        .route("/exec/{id}/resize", post(streams::exec_resize))
+        .route("/exec/{id}/json", get(streams::exec_inspect))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)

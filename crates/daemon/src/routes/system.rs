@@ -71,12 +71,15 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<SystemInfo>> 
     let images = tokio::task::spawn_blocking(move || st.images.list(&Default::default())).await??.len() as i64;
     let (os, os_version) = sysinfo::operating_system();
     let cgroup_v2 = sysinfo::cgroup_version() == "2";
+    let all: Vec<String> = state.containers.all().iter().map(|e| e.get().state.status).collect();
+    let count = |s: &str| all.iter().filter(|x| x.as_str() == s).count() as i64;
+    let (running, paused) = (count("running") + count("restarting"), count("paused"));
     Ok(Json(SystemInfo {
         id: Some(state.engine_id.clone()),
-        containers: Some(0),
-        containers_running: Some(0),
-        containers_paused: Some(0),
-        containers_stopped: Some(0),
+        containers: Some(all.len() as i64),
+        containers_running: Some(running),
+        containers_paused: Some(paused),
+        containers_stopped: Some(all.len() as i64 - running - paused),
         images: Some(images),
         // Layers are overlayfs lower dirs, as with Docker's overlay2 driver.
         driver: Some("overlay2".into()),
@@ -98,10 +101,10 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<SystemInfo>> 
         nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
         n_goroutines: Some(0),
         system_time: Some(berth_image::config::now_rfc3339()),
-        logging_driver: Some("json-file".into()),
+        logging_driver: Some(state.log_driver.clone()),
         cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
         cgroup_version: Some(if cgroup_v2 { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
-        n_events_listener: Some(0),
+        n_events_listener: Some(state.events.listeners() as i64),
         kernel_version: Some(sysinfo::kernel_version()),
         operating_system: Some(os),
         os_version: Some(os_version),
@@ -122,7 +125,7 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<SystemInfo>> 
             volume: Some(vec!["local".into()]),
             network: Some(vec!["bridge".into(), "host".into(), "none".into()]),
             authorization: None,
-            log: Some(vec!["json-file".into()]),
+            log: Some(vec!["json-file".into(), "local".into(), "none".into()]),
         }),
         swarm: Some(SwarmInfo { local_node_state: Some(LocalNodeState::INACTIVE), ..Default::default() }),
         ..Default::default()
