@@ -71,7 +71,7 @@ fn detached_lifecycle_ps_logs_exec_stop_rm() {
     let ps = d.berth(&["ps"]).ok();
     let lines: Vec<&str> = ps.lines().collect();
     assert!(lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
-    assert!(lines[1].starts_with(&id[..12]) && lines[1].contains("\"sh -c 'echo starte…\"") && lines[1].contains("Up ") && lines[1].ends_with("web"), "{ps}");
+    assert!(lines[1].starts_with(&id[..12]) && lines[1].contains("\"sh -c 'echo started…\"") && lines[1].contains("Up ") && lines[1].ends_with("web"), "{ps}");
     assert_eq!(d.berth(&["ps", "--format", "{{.Names}} {{.State}} {{.Label \"tier\"}}"]).ok(), "web running front\n");
     assert_eq!(d.berth(&["ps", "-q", "--no-trunc"]).ok().trim(), id);
 
@@ -132,14 +132,14 @@ fn create_start_attach_and_prune() {
 #[test]
 fn cp_both_ways() {
     let d = daemon_with_busybox();
-    d.berth(&["run", "-d", "--name", "f", "--network", "none", "busybox", "sleep", "100"]).ok();
+    d.berth(&["run", "-d", "--name", "f1", "--network", "none", "busybox", "sleep", "100"]).ok();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in.txt");
     std::fs::write(&src, "content\n").unwrap();
-    d.berth(&["cp", src.to_str().unwrap(), "f:/tmp/x"]).ok();
-    assert_eq!(d.berth(&["exec", "f", "cat", "/tmp/x"]).ok(), "content\n");
+    d.berth(&["cp", src.to_str().unwrap(), "f1:/tmp/x"]).ok();
+    assert_eq!(d.berth(&["exec", "f1", "cat", "/tmp/x"]).ok(), "content\n");
     let back = dir.path().join("back.txt");
-    d.berth(&["cp", "f:/tmp/x", back.to_str().unwrap()]).ok();
+    d.berth(&["cp", "f1:/tmp/x", back.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "content\n");
-    d.berth(&["rm", "-f", "f"]).ok();
+    d.berth(&["rm", "-f", "f1"]).ok();
 }

@@ -25,7 +25,7 @@ pub fn berthd() -> &'static Path {
     PATH.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "berth-daemon", "--bin", "berthd"])
+            .args(["build", "--quiet", "-p", "berth-daemon", "--bin", "berthd", "-p", "berth-shim", "--bin", "berth-shim"])
             .current_dir(workspace_root())
             .status()
             .expect("run cargo build for berthd");
@@ -76,6 +76,9 @@ impl Daemon {
             .arg(dir.path().join("root"))
             .arg("--pidfile")
             .arg(dir.path().join("berthd.pid"))
+            // Shim sockets live here: a short path keeps them under the 108-byte limit.
+            .arg("--exec-root")
+            .arg(dir.path().join("run"))
             .arg("--config-file")
             .arg(dir.path().join("daemon.json"))
             .arg("--debug")
@@ -150,8 +153,24 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Removes every container (force), so no shim or container outlives the test.
+    pub fn remove_all_containers(&self) {
+        let (_, body) = self.raw("GET", "/containers/json?all=1");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        for c in list.as_array().into_iter().flatten() {
+            if let Some(id) = c["Id"].as_str() {
+                let _ = self.raw("DELETE", &format!("/containers/{id}?force=1"));
+            }
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.remove_all_containers();
+        }
         // SIGTERM for a clean shutdown (socket and pid file removed), then make sure.
         // SAFETY: signalling our own child by its pid.
         unsafe {

@@ -98,10 +98,31 @@ impl Container {
     }
 
 
-    /// `sh -c 'echo hi'` as `docker ps` shows the command.
+    /// `sh -c 'echo hi'` as `docker ps` shows the command: arguments a shell would
+    /// split are single-quoted, as dockerd does.
     pub fn command_line(&self) -> String {
         let mut parts = vec![self.path.clone()];
-        parts.extend(self.args.iter().cloned());
+        parts.extend(self.args.iter().map(|a| shell_quote(a)));
         parts.join(" ")
+    }
+}
+
+fn shell_quote(a: &str) -> String {
+    let plain = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\'', "'\"'\"'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_quotes_like_dockerd() {
+        let c = Container { path: "sh".into(), args: vec!["-c".into(), "echo hi; it's".into(), "".into()], ..Default::default() };
+        assert_eq!(c.command_line(), r#"sh -c 'echo hi; it'"'"'s' ''"#);
     }
 }
