@@ -66,29 +66,43 @@ impl Daemon {
     pub fn start() -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
         let sock = dir.path().join("berth.sock");
-        let log = std::fs::File::create(dir.path().join("berthd.log")).expect("log file");
         // An explicit, empty daemon.json keeps the host's /etc/berth/daemon.json out of tests.
         std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
-        let child = Command::new(berthd())
+        let child = Self::spawn(dir.path(), &sock);
+        let mut d = Daemon { child, dir, sock };
+        d.wait_ready();
+        d
+    }
+
+    /// Kills berthd with SIGKILL (its containers and shims keep running) and starts a
+    /// new one on the same data root and socket: the live-restore path.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("berthd.pid"));
+        self.child = Self::spawn(self.dir.path(), &self.sock);
+        self.wait_ready();
+    }
+
+    fn spawn(dir: &Path, sock: &Path) -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berthd.log")).expect("log file");
+        Command::new(berthd())
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .arg("--data-root")
-            .arg(dir.path().join("root"))
+            .arg(dir.join("root"))
             .arg("--pidfile")
-            .arg(dir.path().join("berthd.pid"))
+            .arg(dir.join("berthd.pid"))
             // Shim sockets live here: a short path keeps them under the 108-byte limit.
             .arg("--exec-root")
-            .arg(dir.path().join("run"))
+            .arg(dir.join("run"))
             .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
+            .arg(dir.join("daemon.json"))
             .arg("--debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start berthd");
-        let mut d = Daemon { child, dir, sock };
-        d.wait_ready();
-        d
+            .expect("start berthd")
     }
 
     fn wait_ready(&mut self) {
@@ -136,6 +150,17 @@ impl Daemon {
     pub fn raw(&self, method: &str, path: &str) -> (u16, String) {
         let mut s = UnixStream::connect(&self.sock).expect("connect");
         write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").expect("send");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// POST a JSON body; returns (status, body).
+    pub fn post_json(&self, path: &str, json: &str) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        write!(s, "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}", json.len()).expect("send");
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
         let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -215,6 +240,28 @@ impl Run {
             });
         }
         child.wait_with_output().expect("wait for command")
+    }
+
+    /// Runs for at most `limit` (then kills it, e.g. `logs -f`); returns stdout.
+    pub fn output_with_timeout(mut self, limit: Duration) -> Vec<u8> {
+        self.cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = self.cmd.spawn().expect("spawn command");
+        let mut out = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        });
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        reader.join().unwrap_or_default()
     }
 
     /// Runs and asserts success; returns stdout.
