@@ -34,6 +34,12 @@ impl Root {
         Ok(Root { fd })
     }
 
+    /// A root from an already open directory fd (e.g. a container's root, opened by the
+    /// caller through /proc/<pid>/root).
+    pub(crate) fn from_fd(fd: OwnedFd) -> Root {
+        Root { fd }
+    }
+
     /// Opens `rel` (a cleaned relative path, possibly empty for the root itself) inside the
     /// root with `flags`.
     pub(crate) fn open_in(&self, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {

@@ -33,6 +33,57 @@ pub struct Unpacked {
     pub tar_size: u64,
 }
 
+/// How entries are applied: layer unpack (overlay whiteouts, owners from the archive)
+/// or a `docker cp` style extraction into a live tree.
+#[derive(Clone, Debug, Default)]
+struct Opts {
+    /// `docker cp`: entries go under this directory of the root.
+    prefix: PathBuf,
+    /// Owner forced on every entry (`docker cp` without `-a`: the container's root).
+    owner: Option<(u32, u32)>,
+    /// `.wh.` names are plain files, not whiteouts.
+    plain_whiteouts: bool,
+    /// Refuse to replace a directory with a non-directory and vice versa.
+    no_overwrite_dir_non_dir: bool,
+}
+
+/// Options of [`extract_in_root`].
+#[derive(Clone, Debug, Default)]
+pub struct ExtractOptions {
+    /// Owner given to every extracted entry; `None` keeps the archive's owners.
+    pub owner: Option<(u32, u32)>,
+    /// Docker's `noOverwriteDirNonDir`.
+    pub no_overwrite_dir_non_dir: bool,
+}
+
+/// Extracts a plain (or compressed, sniffed) tar under `dir` of the tree whose root
+/// directory is the open fd `root` (`docker cp` into a container). Every path, `dir`
+/// included, is resolved inside `root` (openat2 RESOLVE_IN_ROOT), so neither a symlink
+/// already in the tree nor one in the archive can lead a write outside it. `.wh.` names
+/// are ordinary files here.
+pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &ExtractOptions) -> Result<()> {
+    let what = "archive";
+    let prefix = clean_entry_path(dir.as_os_str().as_bytes()).map_err(|r| Error::UnsafePath { layer: what.into(), path: dir.display().to_string(), reason: r })?;
+    let o = Opts { prefix, owner: opts.owner, plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir };
+    let corrupt = |e: io::Error| Error::InvalidArchive(format!("reading the tar stream: {e}"));
+    let stream = decompress(reader, None).map_err(corrupt)?;
+    let root = Root::from_fd(root);
+    let mut archive = tar::Archive::new(stream);
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        apply_entry(&root, &mut entry, what, &mut dir_times, &o)?;
+    }
+    dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+    for (rel, mtime) in dir_times {
+        if let Ok(fd) = root.open_in(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW) {
+            let t = TimeSpec::new(mtime as i64, 0);
+            let _ = futimens(fd.as_fd(), &t, &t);
+        }
+    }
+    Ok(())
+}
+
 /// Unpacks the layer blob from `reader` into the existing directory `dest`.
 /// `compression` is the declared one (`None` to sniff). `layer` names the layer in errors.
 /// On error `dest` holds a partial tree: callers unpack into a temp dir and discard it.
@@ -47,7 +98,7 @@ pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, 
         let entries = archive.entries().map_err(corrupt)?;
         for entry in entries {
             let mut entry = entry.map_err(corrupt)?;
-            apply_entry(&root, &mut entry, layer, &mut dir_times)?;
+            apply_entry(&root, &mut entry, layer, &mut dir_times, &Opts::default())?;
         }
     }
     // Hash what follows the last entry (end-of-archive blocks, padding): the diff id is
@@ -147,12 +198,16 @@ fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, layer: &str) -> Result<Met
     Ok(meta)
 }
 
-fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str, dir_times: &mut Vec<(PathBuf, u64)>) -> Result<()> {
+fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str, dir_times: &mut Vec<(PathBuf, u64)>, o: &Opts) -> Result<()> {
     let raw = entry.path_bytes().into_owned();
     let unsafe_path = |reason| Error::UnsafePath { layer: layer.to_owned(), path: String::from_utf8_lossy(&raw).into_owned(), reason };
-    let rel = clean_entry_path(&raw).map_err(unsafe_path)?;
+    let rel = o.prefix.join(clean_entry_path(&raw).map_err(unsafe_path)?);
     let kind = entry.header().entry_type();
-    let meta = entry_meta(entry, layer)?;
+    let mut meta = entry_meta(entry, layer)?;
+    if let Some((uid, gid)) = o.owner {
+        meta.uid = uid;
+        meta.gid = gid;
+    }
 
     // The root directory itself ("./"): only its metadata applies.
     let Some(base) = rel.file_name().map(|b| b.to_owned()) else {
@@ -166,7 +221,8 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
     let parent_rel = rel.parent().unwrap_or(Path::new("")).to_owned();
     let parent = root.dir_creating(&parent_rel).map_err(|e| path_err(layer, &parent_rel, "open parent of", e))?;
 
-    match classify(base.as_bytes()) {
+    let class = if o.plain_whiteouts { TarName::Plain } else { classify(base.as_bytes()) };
+    match class {
         TarName::Meta => return Ok(()),
         TarName::Opaque => {
             let dir = root
@@ -193,6 +249,14 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
     // semantics: the later entry's metadata wins, contents merge).
     let existing = fstatat(parent.as_fd(), base.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok();
     let existing_is_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    if o.no_overwrite_dir_non_dir && existing.is_some() && existing_is_dir != kind.is_dir() {
+        let msg = if existing_is_dir {
+            format!("cannot overwrite directory {:?} with non-directory {:?}", Path::new("/").join(&rel), String::from_utf8_lossy(&raw))
+        } else {
+            format!("cannot overwrite non-directory {:?} with directory {:?}", Path::new("/").join(&rel), String::from_utf8_lossy(&raw))
+        };
+        return Err(Error::layer(layer, msg));
+    }
     if existing.is_some() && !(kind.is_dir() && existing_is_dir) {
         Root::remove_all_at(parent.as_fd(), &base).map_err(|e| path_err(layer, &rel, "replace", e))?;
     }
@@ -249,7 +313,7 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
         }
         T::Link => {
             let raw_target = entry.link_name_bytes().ok_or_else(|| unsafe_path("is a hard link without a target"))?;
-            let target = clean_entry_path(&raw_target).map_err(|_| unsafe_path("is a hard link that points outside the layer"))?;
+            let target = o.prefix.join(clean_entry_path(&raw_target).map_err(|_| unsafe_path("is a hard link that points outside the layer"))?);
             let (Some(tbase), Some(tparent_rel)) = (target.file_name(), target.parent()) else {
                 return Err(unsafe_path("is a hard link to the layer root"));
             };

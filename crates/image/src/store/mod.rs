@@ -7,9 +7,11 @@
 //! transaction. A failure before that leaves only unreferenced, content-addressed data
 //! that [`ImageStore::gc`] reclaims; [`ImageStore::check`] verifies the invariants.
 
+mod commit;
 mod import;
 mod remove;
 
+pub use commit::{apply_changes, CommitOptions};
 pub use import::ImportOptions;
 pub use remove::{ContainerUse, DeleteRecord};
 
