@@ -31,5 +31,6 @@ pub mod snapshot;
 pub mod changes;
 pub mod store;
 pub mod archive;
+pub mod tree_tar;
 
 pub use store::ImageStore;
