@@ -1,7 +1,9 @@
 //! Containers: the records (SQLite), the in-memory registry every route works on, and
 //! the pieces that turn a record into a running container under a berth-shim.
 
+pub mod commit;
 pub mod exec;
+pub mod fs_access;
 pub mod files;
 pub mod health;
 pub mod lifecycle;

@@ -1,5 +1,7 @@
 //! The Engine API routes berthd serves so far: system, images, containers and exec.
 
+mod container_fs;
+mod container_stats;
 pub mod containers;
 mod events;
 mod images;
@@ -44,6 +46,13 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/attach", post(streams::attach))
         .route("/containers/{id}/resize", post(streams::resize))
         .route("/containers/{id}/exec", post(streams::exec_create))
+        .route("/containers/{id}/archive", get(container_fs::archive_get).head(container_fs::archive_head).put(container_fs::archive_put))
+        .route("/containers/{id}/export", get(container_fs::export))
+        .route("/containers/{id}/changes", get(container_fs::changes))
+        .route("/containers/{id}/stats", get(container_stats::stats))
+        .route("/containers/{id}/update", post(container_stats::update))
+        .route("/commit", post(container_fs::commit))
+        .route("/system/df", get(container_fs::system_df))
         .route("/exec/{id}/start", post(streams::exec_start))
         .route("/exec/{id}/resize", post(streams::exec_resize))
         .route("/exec/{id}/json", get(streams::exec_inspect))

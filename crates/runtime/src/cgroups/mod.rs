@@ -43,6 +43,26 @@ pub struct Stats {
     pub pids_current: u64,
     pub pids_limit: u64,
     pub oom_kills: u64,
+    /// CPU time split by mode (what Docker reports as usage_in_user/kernelmode).
+    #[serde(default)]
+    pub cpu_user_ns: u64,
+    #[serde(default)]
+    pub cpu_system_ns: u64,
+    /// CFS throttling: periods, throttled periods, throttled time.
+    #[serde(default)]
+    pub cpu_periods: u64,
+    #[serde(default)]
+    pub cpu_throttled_periods: u64,
+    #[serde(default)]
+    pub cpu_throttled_ns: u64,
+    /// memory.stat as read (Docker passes it through as memory_stats.stats).
+    #[serde(default)]
+    pub memory_stat: std::collections::BTreeMap<String, u64>,
+    /// Bytes read and written on block devices.
+    #[serde(default)]
+    pub io_read_bytes: u64,
+    #[serde(default)]
+    pub io_write_bytes: u64,
 }
 
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -196,6 +216,24 @@ pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Every `key value` line of a file, for memory.stat.
+pub(crate) fn read_all_keyed(dir: &Path, file: &str) -> std::collections::BTreeMap<String, u64> {
+    let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_owned(), it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Clock ticks per second (cpuacct.stat is in these units).
+pub(crate) fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 { n as u64 } else { 100 }
 }
 
 /// Reads `key value` lines (memory.stat, memory.events, cpu.stat …).

@@ -255,8 +255,34 @@ pub fn stats(cg: &Cgroup) -> Stats {
         s.memory_limit = read_u64(d, "memory.limit_in_bytes");
         s.oom_kills = read_keyed(d, "memory.oom_control", "oom_kill").unwrap_or(0);
     }
+    if let Some(d) = dir_for(cg, "memory") {
+        s.memory_stat = super::read_all_keyed(d, "memory.stat");
+    }
     if let Some(d) = dir_for(cg, "cpuacct") {
         s.cpu_usage_ns = read_u64(d, "cpuacct.usage");
+        let tick_ns = 1_000_000_000 / super::clock_ticks();
+        s.cpu_user_ns = read_keyed(d, "cpuacct.stat", "user").unwrap_or(0) * tick_ns;
+        s.cpu_system_ns = read_keyed(d, "cpuacct.stat", "system").unwrap_or(0) * tick_ns;
+    }
+    if let Some(d) = dir_for(cg, "cpu") {
+        s.cpu_periods = read_keyed(d, "cpu.stat", "nr_periods").unwrap_or(0);
+        s.cpu_throttled_periods = read_keyed(d, "cpu.stat", "nr_throttled").unwrap_or(0);
+        s.cpu_throttled_ns = read_keyed(d, "cpu.stat", "throttled_time").unwrap_or(0);
+    }
+    if let Some(d) = dir_for(cg, "blkio") {
+        // Lines are `MAJ:MIN Op bytes`; the per-device Read and Write lines are summed.
+        let text = fs::read_to_string(d.join("blkio.throttle.io_service_bytes_recursive")).unwrap_or_default();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if let [_, op, v] = f[..] {
+                let v: u64 = v.parse().unwrap_or(0);
+                match op {
+                    "Read" => s.io_read_bytes += v,
+                    "Write" => s.io_write_bytes += v,
+                    _ => {}
+                }
+            }
+        }
     }
     if let Some(d) = dir_for(cg, "pids") {
         s.pids_current = read_u64(d, "pids.current");

@@ -162,7 +162,24 @@ pub fn stats(cg: &Cgroup) -> Stats {
         pids_current: read_u64(d, "pids.current"),
         pids_limit: read_u64(d, "pids.max"),
         oom_kills: read_keyed(d, "memory.events", "oom_kill").unwrap_or(0),
+        cpu_user_ns: read_keyed(d, "cpu.stat", "user_usec").unwrap_or(0) * 1000,
+        cpu_system_ns: read_keyed(d, "cpu.stat", "system_usec").unwrap_or(0) * 1000,
+        cpu_periods: read_keyed(d, "cpu.stat", "nr_periods").unwrap_or(0),
+        cpu_throttled_periods: read_keyed(d, "cpu.stat", "nr_throttled").unwrap_or(0),
+        cpu_throttled_ns: read_keyed(d, "cpu.stat", "throttled_usec").unwrap_or(0) * 1000,
+        memory_stat: super::read_all_keyed(d, "memory.stat"),
+        io_read_bytes: io_bytes(d, "rbytes="),
+        io_write_bytes: io_bytes(d, "wbytes="),
     }
+}
+
+/// Sums one `key=value` field of io.stat over its devices.
+fn io_bytes(d: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(d.join("io.stat"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix(key)?.parse::<u64>().ok())
+        .sum()
 }
 
 #[cfg(test)]
