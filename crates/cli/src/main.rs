@@ -48,6 +48,8 @@ pub struct Global {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Display system-wide information
@@ -191,6 +193,8 @@ enum ContainerCmd {
 enum SystemCmd {
     /// Display system-wide information
     Info(InfoArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 #[derive(Subcommand)]
@@ -264,6 +268,7 @@ fn main() {
     let g = &cli.global;
     let result = match cmd {
         Cmd::Version(a) => commands::system::version(g, a),
+        Cmd::Events(a) | Cmd::System { cmd: SystemCmd::Events(a) } => commands::events::events(g, a),
         Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => commands::system::info(g, a),
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::Ls(a) } => commands::images::list(g, a),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => commands::images::import(g, a),
