@@ -45,6 +45,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub sockets: Vec<PathBuf>,
+    /// `-H fd://`: listen on the socket systemd passed (LISTEN_FDS).
+    pub socket_activated: bool,
     pub data_root: PathBuf,
     pub pidfile: PathBuf,
     pub exec_root: PathBuf,
@@ -67,13 +69,19 @@ impl Config {
         };
         let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
         let mut sockets = Vec::new();
+        let mut socket_activated = false;
         for h in &hosts {
+            // systemd socket activation (contrib/berth.socket): the listener is fd 3.
+            if h == "fd://" || h == "fd://3" {
+                socket_activated = true;
+                continue;
+            }
             match berth_api::Host::parse(h) {
                 Ok(host) => sockets.push(host.socket().to_owned()),
                 Err(e) => bail!("{e}"),
             }
         }
-        if sockets.is_empty() {
+        if sockets.is_empty() && !socket_activated {
             sockets.push(PathBuf::from(berth_api::host::DEFAULT_SOCKET));
         }
         let data_root = flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
@@ -82,6 +90,7 @@ impl Config {
         }
         Ok(Config {
             sockets,
+            socket_activated,
             data_root,
             pidfile: flags.pidfile.or(file.pidfile).unwrap_or_else(|| PathBuf::from(DEFAULT_PIDFILE)),
             exec_root: flags.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT)),

@@ -29,8 +29,27 @@ pub async fn run(cfg: Config) -> Result<()> {
     let mut sockets = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut listeners: Vec<(UnixListener, Option<PathBuf>)> = Vec::new();
+    if cfg.socket_activated {
+        listeners.push((systemd_listener()?, None));
+    }
     for path in &cfg.sockets {
-        let listener = bind(path)?;
+        listeners.push((bind(path)?, Some(path.clone())));
+    }
+    for (listener, path) in listeners {
+        let Some(path) = path else {
+            tracing::info!("API listening on the socket systemd passed (fd://)");
+            let app = app.clone();
+            let mut stop = stop_rx.clone();
+            servers.spawn(async move {
+                let service = axum::ServiceExt::<Request>::into_make_service(app);
+                axum::serve(listener, service).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }).await
+            });
+            continue;
+        };
+        let path = &path;
         tracing::info!(socket = %path.display(), data_root = %cfg.data_root.display(), "API listening on unix://{}", path.display());
         sockets.push(path.clone());
         let app = app.clone();
@@ -114,6 +133,20 @@ fn with_headers(mut resp: Response) -> Response {
     set(h, "ostype", "linux");
     set(h, "server", &format!("berth/{} (linux)", env!("CARGO_PKG_VERSION")));
     resp
+}
+
+/// The listening socket systemd hands over as fd 3 (LISTEN_FDS=1, LISTEN_PID=us).
+fn systemd_listener() -> Result<UnixListener> {
+    use std::os::fd::FromRawFd;
+    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    if !pid_ok || n < 1 {
+        bail!("-H fd:// needs a socket from systemd (LISTEN_FDS/LISTEN_PID are not set for this process)");
+    }
+    // SAFETY: systemd passed fd 3 to this process as a listening socket.
+    let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(3) };
+    std_listener.set_nonblocking(true)?;
+    Ok(UnixListener::from_std(std_listener)?)
 }
 
 /// Binds a socket, replacing a stale one (nobody answering) but never a live daemon's.
