@@ -236,3 +236,30 @@ print(len(c.containers.list(all=True)))
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "5\nfrom-sdk\nexited\n0\n");
 }
+
+#[test]
+fn daemon_json_defaults_reload_on_sighup() {
+    let d = daemon_with_busybox();
+    let cfg = r#"{"dns":["9.9.9.9"],"default-ulimits":{"nofile":{"Name":"nofile","Hard":1000,"Soft":500}},"log-opts":{"max-size":"1k","max-file":"2"}}"#;
+    std::fs::write(d.dir.path().join("daemon.json"), cfg).unwrap();
+    // SAFETY: signalling the test's own berthd.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let reloaded = eventually(10, || {
+        let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "grep nameserver /etc/resolv.conf; ulimit -n"]).ok();
+        (out == "nameserver 9.9.9.9\n500\n").then_some(())
+    });
+    assert!(reloaded.is_some(), "daemon.json defaults not applied after SIGHUP: {}", d.log());
+    let id = d.berth(&["run", "-d", "busybox", "sh", "-c", "for i in $(seq 200); do echo line-$i-xxxxxxxxxxxxxxxxxxxx; done"]).ok();
+    let id = id.trim();
+    d.berth(&["wait", id]).ok();
+    assert_eq!(inspect(&d, id, "{{index .HostConfig.LogConfig.Config \"max-size\"}}"), "1k");
+    let log = d.dir.path().join("root/containers").join(id).join(format!("{id}-json.log"));
+    assert!(std::path::Path::new(&format!("{}.1", log.display())).exists(), "no rotated log");
+    assert!(!std::path::Path::new(&format!("{}.2", log.display())).exists(), "max-file=2 keeps one old file");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024 + 200);
+    // A bad file on reload keeps the old configuration.
+    std::fs::write(d.dir.path().join("daemon.json"), r#"{"log-driver":"syslog"}"#).unwrap();
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.berth(&["run", "--rm", "busybox", "sh", "-c", "ulimit -n"]).ok(), "500\n");
+}

@@ -34,11 +34,46 @@ struct FileConfig {
     exec_root: Option<PathBuf>,
     #[serde(rename = "log-driver")]
     log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<std::collections::HashMap<String, String>>,
+    #[serde(rename = "default-ulimits")]
+    default_ulimits: Option<std::collections::HashMap<String, Ulimit>>,
+    dns: Option<Vec<String>>,
+    #[serde(rename = "dns-search")]
+    dns_search: Option<Vec<String>>,
+    #[serde(rename = "dns-opts")]
+    dns_opts: Option<Vec<String>>,
+    /// Only overlay2 exists (layers are overlayfs lower dirs); anything else is refused.
+    #[serde(rename = "storage-driver")]
+    storage_driver: Option<String>,
     /// Accepted for compatibility: berth always keeps containers running across a
     /// daemon restart (the shims own them), so there is nothing to switch.
     #[serde(rename = "live-restore")]
     #[allow(dead_code)]
     live_restore: Option<bool>,
+}
+
+/// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
+#[derive(Deserialize, Clone, Debug)]
+pub struct Ulimit {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Hard")]
+    pub hard: i64,
+    #[serde(rename = "Soft")]
+    pub soft: i64,
+}
+
+/// Container defaults from daemon.json; SIGHUP reloads them, as dockerd reloads its
+/// reloadable keys.
+#[derive(Clone, Debug, Default)]
+pub struct Defaults {
+    pub log_driver: String,
+    pub log_opts: std::collections::HashMap<String, String>,
+    pub ulimits: Vec<Ulimit>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opts: Vec<String>,
 }
 
 /// The effective configuration.
@@ -51,7 +86,9 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub exec_root: PathBuf,
     pub debug: bool,
-    pub log_driver: String,
+    pub defaults: Defaults,
+    /// The file read (None: the default path, absent).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,6 +104,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => FileConfig::default(),
             Err(e) => return Err(e).with_context(|| format!("reading config file {}", path.display())),
         };
+        let defaults = defaults_from(&file)?;
         let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
         let mut sockets = Vec::new();
         let mut socket_activated = false;
@@ -95,13 +133,41 @@ impl Config {
             pidfile: flags.pidfile.or(file.pidfile).unwrap_or_else(|| PathBuf::from(DEFAULT_PIDFILE)),
             exec_root: flags.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT)),
             debug: flags.debug || file.debug.unwrap_or(false),
-            log_driver: match file.log_driver.as_deref() {
-                None | Some("") => "json-file".into(),
-                Some(d @ ("json-file" | "local" | "none")) => d.to_owned(),
-                Some(d) => bail!("log-driver {d:?} in the config file is not supported (json-file, local, none)"),
-            },
+            defaults,
+            config_file: if explicit || path.exists() { Some(path.clone()) } else { None },
         })
     }
+}
+
+fn defaults_from(file: &FileConfig) -> Result<Defaults> {
+    if let Some(d) = file.storage_driver.as_deref() {
+        if d != "overlay2" && d != "overlay" {
+            bail!("storage-driver {d:?} is not supported: berth uses overlay2");
+        }
+    }
+    let log_driver = match file.log_driver.as_deref() {
+        None | Some("") => "json-file".to_owned(),
+        Some(d @ ("json-file" | "local" | "none")) => d.to_owned(),
+        Some(d) => bail!("log-driver {d:?} in the config file is not supported (json-file, local, none)"),
+    };
+    let mut ulimits: Vec<Ulimit> = file.default_ulimits.clone().unwrap_or_default().into_values().collect();
+    ulimits.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Defaults {
+        log_driver,
+        log_opts: file.log_opts.clone().unwrap_or_default(),
+        ulimits,
+        dns: file.dns.clone().unwrap_or_default(),
+        dns_search: file.dns_search.clone().unwrap_or_default(),
+        dns_opts: file.dns_opts.clone().unwrap_or_default(),
+    })
+}
+
+/// Re-reads the reloadable keys (SIGHUP). Keys that need a restart (data-root, hosts)
+/// are left as they are.
+pub fn reload_defaults(path: &Path) -> Result<Defaults> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading config file {}", path.display()))?;
+    let file: FileConfig = serde_json::from_slice(&bytes).with_context(|| format!("reading config file {}", path.display()))?;
+    defaults_from(&file)
 }
 
 #[cfg(test)]

@@ -64,6 +64,26 @@ pub async fn run(cfg: Config) -> Result<()> {
         });
     }
 
+    // SIGHUP: reload daemon.json's container defaults, as dockerd reloads its
+    // reloadable keys.
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let st = state.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let Some(path) = st.config_file.clone() else {
+                    tracing::info!("SIGHUP: no config file to reload");
+                    continue;
+                };
+                match crate::config::reload_defaults(&path) {
+                    Ok(d) => {
+                        tracing::info!(file = %path.display(), "SIGHUP: reloaded configuration: {d:?}");
+                        *st.defaults.write().unwrap_or_else(|p| p.into_inner()) = d;
+                    }
+                    Err(e) => tracing::error!("SIGHUP: keeping the old configuration: {e:#}"),
+                }
+            }
+        });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down (containers keep running under their shims)");
     state.begin_shutdown();

@@ -24,8 +24,10 @@ pub struct State {
     /// A stable engine id (Docker's `ID` in /info), kept in `<data-root>/engine-id`.
     pub engine_id: String,
     pub debug: bool,
-    /// The default log driver (`log-driver` in daemon.json).
-    pub log_driver: String,
+    /// Container defaults from daemon.json (log driver and options, ulimits, DNS);
+    /// replaced on SIGHUP.
+    pub defaults: std::sync::RwLock<crate::config::Defaults>,
+    pub config_file: Option<PathBuf>,
     shutting_down: AtomicBool,
 }
 
@@ -48,7 +50,8 @@ impl State {
             exec_root: cfg.exec_root.clone(),
             engine_id,
             debug: cfg.debug,
-            log_driver: cfg.log_driver.clone(),
+            defaults: std::sync::RwLock::new(cfg.defaults.clone()),
+            config_file: cfg.config_file.clone(),
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -56,6 +59,10 @@ impl State {
     /// Where berth-runtime keeps its per-container state.
     pub fn runtime_root(&self) -> PathBuf {
         self.exec_root.join("runtime")
+    }
+
+    pub fn defaults(&self) -> crate::config::Defaults {
+        self.defaults.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn shutting_down(&self) -> bool {

@@ -178,7 +178,8 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
         hc.network_mode = Some("bridge".into());
     }
     if hc.log_config.as_ref().and_then(|l| l.typ.as_deref()).unwrap_or("").is_empty() {
-        hc.log_config = Some(berth_api::models::HostConfigLogConfig { typ: Some(state.log_driver.clone()), config: Some(Default::default()) });
+        let d = state.defaults();
+        hc.log_config = Some(berth_api::models::HostConfigLogConfig { typ: Some(d.log_driver), config: Some(d.log_opts) });
     }
     let driver = hc.log_config.as_ref().and_then(|l| l.typ.clone()).unwrap_or_default();
     if !matches!(driver.as_str(), "json-file" | "local" | "none") {
@@ -430,8 +431,27 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
         }
     }
     let hostname = spec::hostname(c);
-    let hc = &c.host_config;
+    let defaults = state.defaults();
+    let mut hc = c.host_config.clone();
     let none: Vec<String> = Vec::new();
+    if hc.dns.as_ref().is_none_or(|d| d.is_empty()) && !defaults.dns.is_empty() {
+        hc.dns = Some(defaults.dns.clone());
+    }
+    if hc.dns_search.as_ref().is_none_or(|d| d.is_empty()) && !defaults.dns_search.is_empty() {
+        hc.dns_search = Some(defaults.dns_search.clone());
+    }
+    if hc.dns_options.as_ref().is_none_or(|d| d.is_empty()) && !defaults.dns_opts.is_empty() {
+        hc.dns_options = Some(defaults.dns_opts.clone());
+    }
+    // daemon.json default-ulimits apply where the container sets none of that name.
+    let mut ulimits = hc.ulimits.clone().unwrap_or_default();
+    for u in &defaults.ulimits {
+        if !ulimits.iter().any(|x| x.name.as_deref() == Some(u.name.as_str())) {
+            ulimits.push(berth_api::models::ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) });
+        }
+    }
+    hc.ulimits = Some(ulimits);
+    let hc = &hc;
     files::write(
         dir,
         &files::NetFiles {
@@ -452,7 +472,9 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
         }
         Ok(p.state.pid)
     };
-    let s = spec::build(c, &u, &spec::Paths { rootfs: &dirs.merged, dir }, &peer)?;
+    let mut effective = c.clone();
+    effective.host_config = hc.clone();
+    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir }, &peer)?;
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;

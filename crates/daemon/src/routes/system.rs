@@ -101,7 +101,7 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<SystemInfo>> 
         nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
         n_goroutines: Some(0),
         system_time: Some(berth_image::config::now_rfc3339()),
-        logging_driver: Some(state.log_driver.clone()),
+        logging_driver: Some(state.defaults().log_driver),
         cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
         cgroup_version: Some(if cgroup_v2 { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
         n_events_listener: Some(state.events.listeners() as i64),
