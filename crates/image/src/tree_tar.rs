@@ -95,6 +95,21 @@ fn stat_at(dir: BorrowedFd<'_>, name: Option<&OsStr>) -> io::Result<FileStat> {
     }
 }
 
+/// Whether the directory is on procfs or sysfs.
+fn is_kernel_fs(fd: BorrowedFd<'_>) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs fills the buffer on success; fd is open for the call.
+    let r = unsafe { libc::fstatfs(std::os::fd::AsRawFd::as_raw_fd(&fd), st.as_mut_ptr()) };
+    if r != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so the struct is initialised.
+    let t = unsafe { st.assume_init() }.f_type as i64;
+    t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC
+}
+
 /// Go's os.FileMode for a stat mode.
 pub fn go_mode(st_mode: u32) -> u32 {
     let mut m = st_mode & 0o777;
@@ -182,6 +197,12 @@ impl<W: Write> Walker<W> {
                 }
                 let base = if contents_only { PathBuf::new() } else { tar_name.to_owned() };
                 let fd = openat(dir, name.unwrap_or(OsStr::new(".")), OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow, Mode::empty()).map_err(errno)?;
+                // A live container's /proc and /sys are kernel views, not its files (and
+                // /proc/kcore claims terabytes): kept as empty directories, as Docker's
+                // archives of a rootfs show them.
+                if name.is_some() && is_kernel_fs(fd.as_fd()) {
+                    return Ok(());
+                }
                 let mut names: Vec<OsString> = {
                     let d = nix::dir::Dir::from_fd(fd.try_clone()?).map_err(errno)?;
                     let mut d = d;
