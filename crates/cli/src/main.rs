@@ -195,6 +195,8 @@ enum SystemCmd {
     Info(InfoArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Show berth disk usage
+    Df(commands::system::DfArgs),
 }
 
 #[derive(Subcommand)]
@@ -269,6 +271,7 @@ fn main() {
     let result = match cmd {
         Cmd::Version(a) => commands::system::version(g, a),
         Cmd::Events(a) | Cmd::System { cmd: SystemCmd::Events(a) } => commands::events::events(g, a),
+        Cmd::System { cmd: SystemCmd::Df(a) } => commands::system::df(g, a),
         Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => commands::system::info(g, a),
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::Ls(a) } => commands::images::list(g, a),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => commands::images::import(g, a),

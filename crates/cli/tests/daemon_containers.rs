@@ -182,6 +182,17 @@ fn events_report_the_lifecycle() {
     for a in ["create", "start", "die", "destroy"] {
         assert!(actions.iter().any(|x| x == a), "no {a} event in {actions:?}");
     }
+    // The CLI: same stream through `berth events`, and docker's default line format.
+    let cli = d.berth(&["events", "--since", &since.to_string(), "--until", &until.to_string(), "--filter", "container=ev", "--format", "{{.Action}}"]).ok();
+    assert_eq!(cli.lines().filter(|l| ["create", "start", "die", "destroy"].contains(l)).count(), 4, "{cli}");
+    let line = d.berth(&["system", "events", "--since", &since.to_string(), "--until", &until.to_string(), "--filter", "event=destroy"]).ok();
+    assert!(line.contains(" container destroy ") && line.contains("name=ev"), "{line}");
+    // system df: the same table through both CLIs.
+    let ours = d.berth(&["system", "df"]).ok();
+    assert!(ours.starts_with("TYPE ") && ours.contains("Images "), "{ours}");
+    if let Some(r) = d.docker(&["system", "df"]) {
+        assert_eq!(r.ok(), ours);
+    }
 }
 
 fn chrono_now() -> u64 {

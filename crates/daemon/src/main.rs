@@ -60,6 +60,19 @@ fn run(args: Args) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    // Memory: glibc gives every thread that mallocs its own arena, which keeps RSS high
+    // after bursts of blocking work; two arenas are plenty for a daemon this size. Idle
+    // blocking threads go away after 2 s instead of tokio's 10.
+    // SAFETY: mallopt only changes allocator tuning; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(server::run(cfg))
 }

@@ -150,3 +150,50 @@ fn human_binary(size: f64) -> String {
     let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
     format!("{s}{}", UNITS[i])
 }
+
+#[derive(Args)]
+pub struct DfArgs {
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(long = "format")]
+    format: Option<String>,
+    /// Show detailed information on space usage
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+}
+
+/// `system df`: docker's summary table (TYPE TOTAL ACTIVE SIZE RECLAIMABLE) from /system/df.
+pub fn df(g: &Global, a: DfArgs) -> CmdResult {
+    let d: Value = client(g)?.get_json("/system/df")?;
+    let empty = Vec::new();
+    let images = d["Images"].as_array().unwrap_or(&empty);
+    let containers = d["Containers"].as_array().unwrap_or(&empty);
+    let volumes = d["Volumes"].as_array().unwrap_or(&empty);
+    let i64_of = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0);
+    let reclaim = |r: i64, total: i64| {
+        if total > 0 {
+            format!("{} ({}%)", crate::units::human_size(r as f64), r * 100 / total)
+        } else {
+            crate::units::human_size(r as f64)
+        }
+    };
+    let img_active = images.iter().filter(|i| i64_of(i, "Containers") > 0).count();
+    let img_size = d["LayersSize"].as_i64().unwrap_or_else(|| images.iter().map(|i| i64_of(i, "Size")).sum());
+    let img_unused: i64 = images.iter().filter(|i| i64_of(i, "Containers") == 0).map(|i| i64_of(i, "Size")).sum();
+    let running = |c: &Value| c["State"].as_str() == Some("running") || c["State"].as_str() == Some("paused");
+    let ctr_size: i64 = containers.iter().map(|c| i64_of(c, "SizeRw")).sum();
+    let ctr_idle: i64 = containers.iter().filter(|c| !running(c)).map(|c| i64_of(c, "SizeRw")).sum();
+    let vol_size: i64 = volumes.iter().map(|v| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0)).sum();
+    let rows = vec![
+        serde_json::json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": crate::units::human_size(img_size as f64), "Reclaimable": reclaim(img_unused, img_size)}),
+        serde_json::json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": containers.iter().filter(|c| running(c)).count().to_string(), "Size": crate::units::human_size(ctr_size as f64), "Reclaimable": reclaim(ctr_idle, ctr_size)}),
+        serde_json::json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": "0", "Size": crate::units::human_size(vol_size as f64), "Reclaimable": reclaim(vol_size, vol_size)}),
+        serde_json::json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+    ];
+    if a.verbose {
+        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+        return Ok(());
+    }
+    let headers = serde_json::json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
+    print!("{}", super::render(a.format.as_deref().unwrap_or(""), "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", &rows, &headers)?);
+    Ok(())
+}
