@@ -79,7 +79,7 @@ fi
 ENGINES=$ENGINES RUN_FLAG_SETS=",--network none" RUNS=$RUNS WARMUP=$WARMUP bash "$pb/01-start-latency.sh" 2>&1 | grep -v '^\[' || true
 ENGINE=berth SAMPLES=5 SLEEP=0.5 bash "$pb/02-daemon-idle-mem.sh" 2>&1 | grep SUMMARY || true
 ENGINES=$ENGINES RUNS=$RUNS WARMUP=$WARMUP bash "$pb/04-exec-latency.sh" 2>&1 | grep -v '^\[' || true
-ENGINES=$ENGINES N=$N REPEATS=1 RM_FLAGS="-t 0" bash "$pb/03-per-container.sh" 2>&1 | grep -E "SUMMARY|FAILED|rror" || true
+ENGINES=$ENGINES N=$N REPEATS=1 bash "$pb/03-per-container.sh" 2>&1 | grep -E "SUMMARY|FAILED|rror" || true
 # CLI round trips with 50 containers present (the condition).
 for i in $(seq 50); do berth run -d --name "anch-cli50-$i" --network none busybox sleep 3600 >/dev/null; done
 ENGINE=berth RUNS=$RUNS WARMUP=$WARMUP bash "$pb/07-cli-latency.sh" 2>&1 | grep -v '^\[' || true
