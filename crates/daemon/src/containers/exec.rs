@@ -247,14 +247,10 @@ pub async fn run_captured(state: &AppState, entry: &Entry, cmd: Vec<String>, tim
     Ok((code, text))
 }
 
-/// Payloads of Docker's multiplexed frames, concatenated.
-pub fn demux(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        let end = (8 + len).min(data.len());
-        out.extend_from_slice(&data[8..end]);
-        data = &data[end..];
-    }
+/// Payloads of Docker's multiplexed frames, stdout then stderr (health-check output).
+pub fn demux(data: &[u8]) -> Vec<u8> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let _ = berth_api::stdcopy::demux(&mut &data[..], &mut out, &mut err);
+    out.extend_from_slice(&err);
     out
 }

@@ -62,11 +62,7 @@ pub fn frame(stream: u8, payload: &[u8], tty: bool) -> Vec<u8> {
     if tty {
         return payload.to_vec();
     }
-    let mut v = Vec::with_capacity(8 + payload.len());
-    v.extend_from_slice(&[stream, 0, 0, 0]);
-    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    v.extend_from_slice(payload);
-    v
+    berth_api::stdcopy::frame(stream, payload)
 }
 
 /// Docker's RFC3339NanoFixed: always nine fraction digits.
