@@ -95,6 +95,8 @@ fn health_checks_change_state() {
     assert_eq!(inspect(&d, "doc", "{{.State.Health.Status}}"), "starting");
     assert!(eventually(15, || (inspect(&d, "doc", "{{.State.Health.Status}}") == "unhealthy").then_some(())).is_some());
     assert_eq!(d.berth(&["ps", "--filter", "health=unhealthy", "--format", "{{.Names}}"]).ok(), "doc\n");
+    assert_eq!(d.berth(&["ps", "--filter", "name=^/d.c$", "--format", "{{.Names}}"]).ok(), "doc\n");
+    assert_eq!(d.berth(&["ps", "--filter", "name=^/oc", "--format", "{{.Names}}"]).ok(), "");
     d.berth(&["exec", "doc", "touch", "/tmp/ok"]).ok();
     assert!(eventually(15, || (inspect(&d, "doc", "{{.State.Health.Status}}") == "healthy").then_some(())).is_some());
     assert!(d.berth(&["ps", "--format", "{{.Status}}"]).ok().contains("(healthy)"));

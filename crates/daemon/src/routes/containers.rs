@@ -155,10 +155,12 @@ fn matches_filters(state: &AppState, c: &Container, f: &Filters) -> bool {
     };
     any("id", &|v| c.id.starts_with(v))
         && any("name", &|v| {
-            let v = v.strip_prefix('/').unwrap_or(v);
-            // Docker matches names as a regular expression; a substring covers the
-            // common use.
-            c.name.contains(v)
+            // Docker matches the name (with its slash) against a regular expression.
+            let full = format!("/{}", c.name);
+            match regex::Regex::new(v) {
+                Ok(re) => re.is_match(&full),
+                Err(_) => full.contains(v),
+            }
         })
         && any("status", &|v| c.state.status == v)
         && any("exited", &|v| c.state.status == "exited" && v.parse::<i64>().ok() == Some(c.state.exit_code))
