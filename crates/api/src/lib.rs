@@ -14,6 +14,7 @@ pub mod filters;
 pub mod host;
 pub mod message;
 pub mod stdcopy;
+pub mod units;
 pub mod version;
 
 /// Engine API bodies (ImageSummary, ImageInspect, SystemInfo, ...).

@@ -5,42 +5,9 @@ use std::time::Duration;
 
 use super::record::{Container, ZERO_TIME};
 
-/// Go's `units.HumanDuration`.
+/// Go's `units.HumanDuration` (shared with the CLI).
 pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 1 {
-        return "Less than a second".into();
-    }
-    if secs == 1 {
-        return "1 second".into();
-    }
-    if secs < 60 {
-        return format!("{secs} seconds");
-    }
-    let minutes = secs / 60;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (d.as_secs_f64() / 3600.0 + 0.5) as u64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", (d.as_secs_f64() / 3600.0) as u64 / 24 / 365)
+    berth_api::units::human_duration(d.as_secs() as i64)
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 time (None for Go's zero time).
