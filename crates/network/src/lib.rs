@@ -1,0 +1,1 @@
+//! Networks for berth containers (issue 5).

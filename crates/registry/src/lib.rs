@@ -1,0 +1,1 @@
+//! The distribution-spec client (issue 8).

@@ -1,0 +1,1 @@
+//! Volumes (issue 6).
