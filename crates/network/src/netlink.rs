@@ -234,6 +234,17 @@ impl Netlink {
         Ok(out)
     }
 
+    /// True if the main table has an IPv4 default route.
+    pub fn has_default_route(&mut self) -> Result<bool> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        let msgs = self.request("dump routes", RouteNetlinkMessage::GetRoute(req), NLM_F_DUMP)?;
+        Ok(msgs.iter().any(|m| {
+            matches!(m, RouteNetlinkMessage::NewRoute(r)
+                if r.header.table == libc::RT_TABLE_MAIN && r.header.destination_prefix_length == 0)
+        }))
+    }
+
     /// Creates a veth pair in one request: the host end named `host`, enslaved to
     /// `master` and up; the peer created directly inside `peer_netns` as `peer` with
     /// `peer_mac` (so no move or rename is needed afterwards).
@@ -254,7 +265,9 @@ impl Netlink {
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
-        msg.attributes.push(LinkAttribute::Controller(master));
+        if master != 0 {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
