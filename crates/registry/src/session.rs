@@ -197,9 +197,13 @@ impl<'r> Session<'r> {
                 scopes.push(s.to_owned());
             }
         }
+        // Tokens are per credential: another password must not reuse a token (a wrong
+        // one must fail at the token server), so the key has a hash of the secret.
         let who = match &self.creds {
-            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => username.as_str(),
-            _ => "",
+            Credentials::Basic { username, password: secret } | Credentials::IdentityToken { username, token: secret } => {
+                format!("{username}:{}", &berth_image::Digest::sha256_of(secret.as_bytes()).hex()[..16])
+            }
+            _ => String::new(),
         };
         let key = format!("{realm}|{service}|{}|{who}", scopes.join(" "));
         if let Some(t) = self.tokens.get(&key) {
