@@ -3,8 +3,8 @@
 //! ## Design
 //! The whole of berth's ruleset lives in one table (`table ip berth` by default; the
 //! name is configurable so tests can run side by side) and is rebuilt from the store
-//! in a single `nft -j -f -` transaction: "add table; delete table; add table + chains
-//! + rules". The kernel applies the batch atomically, so there is never a moment
+//! in a single `nft -j -f -` transaction: "add table; delete table; add table, chains
+//! and rules". The kernel applies the batch atomically, so there is never a moment
 //! without rules, and nothing outside berth's table is touched (no flush ruleset, no
 //! reordering of anyone's chains). Rebuilding is idempotent, which makes
 //! [`apply`] both the per-change update and `reconcile()` on daemon start. Rules are
@@ -20,9 +20,10 @@
 //!   other interface; masquerade 127.0.0.0/8 sources DNAT'd onto a bridge (the host
 //!   reaching a published port via localhost, together with `route_localnet=1` on the
 //!   bridge); masquerade DNAT'd traffic that hairpins back onto its own bridge.
-//! - `forward` (filter, policy accept): isolation — drop between two different berth
-//!   bridges, and drop anything entering or leaving an internal network's bridge from
-//!   or to another interface.
+//! - `forward` (filter, policy accept): drop anything entering or leaving an internal
+//!   network's bridge from or to another interface; then accept DNAT'd traffic (a
+//!   published port reached through a host address, from any network); then
+//!   isolation: drop between two different berth bridges.
 //!
 //! ## Coexisting with Docker (iptables FORWARD policy DROP)
 //! netfilter runs every base chain registered at a hook; `accept` only ends the chain
@@ -135,6 +136,15 @@ pub fn batch(table: &str, rules: &Ruleset) -> Value {
         cmds.push(rule(table, "ports", expr));
     }
 
+    // Forward: internal networks' drops first, then DNAT'd traffic (published ports)
+    // is let through, then the pairwise isolation drops.
+    for b in rules.bridges.iter().filter(|b| b.internal) {
+        let br = json!(b.bridge);
+        cmds.push(rule(table, "forward", vec![eq(meta("iifname"), br.clone()), ne(meta("oifname"), br.clone()), json!({"drop": null})]));
+        cmds.push(rule(table, "forward", vec![eq(meta("oifname"), br.clone()), ne(meta("iifname"), br.clone()), json!({"drop": null})]));
+    }
+    cmds.push(rule(table, "forward", vec![eq(json!({"ct": {"key": "status"}}), json!("dnat")), json!({"accept": null})]));
+
     for b in &rules.bridges {
         let br = json!(b.bridge);
         if !b.internal {
@@ -159,23 +169,12 @@ pub fn batch(table: &str, rules: &Ruleset) -> Value {
             json!({"masquerade": null}),
         ]));
 
-        // Isolation between berth bridges.
+        // Isolation between berth bridges (after the accept of DNAT'd traffic below,
+        // so a container may use another network's published port via a host address).
         for other in rules.bridges.iter().filter(|o| o.bridge != b.bridge) {
             cmds.push(rule(table, "forward", vec![
                 eq(meta("iifname"), br.clone()),
                 eq(meta("oifname"), json!(other.bridge)),
-                json!({"drop": null}),
-            ]));
-        }
-        if b.internal {
-            cmds.push(rule(table, "forward", vec![
-                eq(meta("iifname"), br.clone()),
-                ne(meta("oifname"), br.clone()),
-                json!({"drop": null}),
-            ]));
-            cmds.push(rule(table, "forward", vec![
-                eq(meta("oifname"), br.clone()),
-                ne(meta("iifname"), br.clone()),
                 json!({"drop": null}),
             ]));
         }

@@ -603,9 +603,10 @@ impl NetworkManager {
         Ok(())
     }
 
-    /// Everything of a container, after it stopped (or on `rm`): DNS, ports, leases, and
-    /// — in a background thread, as kernel deletes are slow — its veths and netns file.
+    /// Everything of a container, after it stopped (or on `rm`): DNS, ports, leases, the
+    /// netns file, and — in a background thread, as kernel deletes are slow — its veths.
     /// The host ends are set down at once so a released address cannot answer anymore.
+    /// Idempotent: releasing a container with nothing left is a no-op.
     pub fn release(&self, container_id: &str) -> Result<Teardown> {
         if let Some(dns) = &self.dns {
             dns.forget_container(container_id);
@@ -625,7 +626,14 @@ impl NetworkManager {
         for ep in &eps {
             self.store.delete_endpoint(&ep.id)?;
         }
-        let ns = self.netns_path(container_id);
+        // The netns file goes now (umount + unlink are quick; the kernel frees the
+        // namespace itself asynchronously), so a `restart` can create it again at once.
+        netns::remove(&self.netns_path(container_id))?;
+        if links.is_empty() {
+            return Ok(Teardown(None));
+        }
+        // Deleting a veth waits for RCU grace periods (tens of ms): off the caller's path.
+        // The names are random per endpoint, so a new attach never collides with them.
         let handle = std::thread::Builder::new()
             .name("berth-net-teardown".into())
             .spawn(move || {
@@ -635,9 +643,6 @@ impl NetworkManager {
                             tracing::warn!("deleting {l}: {e}");
                         }
                     }
-                }
-                if let Err(e) = netns::remove(&ns) {
-                    tracing::warn!("{e}");
                 }
             })
             .map_err(|e| Error::io("spawning teardown thread", e))?;

@@ -536,7 +536,15 @@ fn teardown_leaves_nothing() {
     env.mgr().publish(&a, &parse_publish("127.0.0.1::80").unwrap()).unwrap();
     let links = vec![ep_a.host_ifname.clone(), ep_b.host_ifname.clone()];
     assert!(links.iter().all(|l| link_exists(l)));
+    // `restart`: release and at once set up again under the same id.
+    let teardown = env.mgr().release(&a).unwrap();
+    let ns = env.mgr().create_netns(&a).unwrap();
+    let again = env.mgr().attach(&a, &ns, "leak", AttachOptions::default()).unwrap().unwrap();
+    teardown.wait();
+    assert!(netns::is_mounted_netns(&ns) && link_exists(&again.host_ifname));
+    let links = [links, vec![again.host_ifname.clone()]].concat();
     env.mgr().release(&a).unwrap().wait();
+    env.mgr().release(&a).unwrap().wait(); // idempotent
     env.mgr().release(&b).unwrap().wait();
     env.mgr().remove_network("leak").unwrap();
     env.mgr().purge().unwrap();
@@ -562,7 +570,7 @@ fn orphans_of_a_killed_daemon_are_cleaned_up() {
     assert_eq!(report.endpoints.len(), 1);
     assert_eq!(report.ports, 1);
     assert!(report.netns_files.iter().any(|p| p.ends_with(&half)), "{report:?}");
-    let left = leftovers(&env, &[ep_a.host_ifname.clone()], &[], &[a, half]);
+    let left = leftovers(&env, std::slice::from_ref(&ep_a.host_ifname), &[], &[a, half]);
     let left: Vec<_> = left.into_iter().filter(|l| !l.starts_with("nft") && !l.starts_with("iptables")).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(link_exists(&ep_keep.host_ifname), "the live container lost its veth");

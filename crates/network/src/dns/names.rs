@@ -50,7 +50,7 @@ impl NameTable {
         let mut out: Vec<Ipv4Addr> = self
             .records
             .iter()
-            .filter(|r| nets.contains(r.network_id.as_str()) && r.names.iter().any(|n| *n == name))
+            .filter(|r| nets.contains(r.network_id.as_str()) && r.names.contains(&name))
             .map(|r| r.ip)
             .collect();
         out.dedup();
