@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
@@ -106,6 +107,8 @@ pub struct NetworkManager {
     /// Serializes network create/remove and firewall rebuilds (overlap checks and the
     /// nft transaction must see one consistent state).
     config_lock: Mutex<()>,
+    /// Set once the predefined networks are known to exist (cleared by `purge`).
+    defaults_ready: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -117,7 +120,14 @@ impl NetworkManager {
     /// to run without one (containers on user networks then get no 127.0.0.11).
     pub fn open(cfg: Config, dns: Option<Dns>) -> Result<NetworkManager> {
         let store = Store::open(&cfg.db_path)?;
-        Ok(NetworkManager { cfg, store, dns, reservations: Mutex::new(HashMap::new()), config_lock: Mutex::new(()) })
+        Ok(NetworkManager {
+            cfg,
+            store,
+            dns,
+            reservations: Mutex::new(HashMap::new()),
+            config_lock: Mutex::new(()),
+            defaults_ready: AtomicBool::new(false),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -132,6 +142,15 @@ impl NetworkManager {
 
     /// Creates `bridge`, `host` and `none` if they are missing (first need).
     pub fn ensure_default_networks(&self) -> Result<()> {
+        if self.defaults_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.ensure_default_networks_now()?;
+        self.defaults_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn ensure_default_networks_now(&self) -> Result<()> {
         let existing: HashSet<String> = self.store.networks()?.into_iter().map(|n| n.name).collect();
         for (name, driver) in [("host", Driver::Host), ("none", Driver::Null)] {
             if !existing.contains(name) {
@@ -479,11 +498,18 @@ impl NetworkManager {
     }
 
     fn plumb(&self, net: &Network, ep: &Endpoint) -> Result<()> {
-        self.ensure_bridge_link(net)?;
         let bridge = net.bridge.as_deref().unwrap_or_default();
         let ns = std::fs::File::open(&ep.netns).map_err(|e| Error::netns(&ep.netns, e))?;
         let mut nl = Netlink::new()?;
-        let master = nl.link_index(bridge)?.ok_or_else(|| Error::NetworkNotFound(format!("bridge {bridge}")))?;
+        // An existing bridge was configured when it was made (or by reconcile): only a
+        // missing one (first need, or deleted behind our back) costs the full setup.
+        let master = match nl.link_index(bridge)? {
+            Some(i) => i,
+            None => {
+                self.ensure_bridge_link(net)?;
+                nl.link_index(bridge)?.ok_or_else(|| Error::NetworkNotFound(format!("bridge {bridge}")))?
+            }
+        };
         nl.create_veth(&ep.host_ifname, master, &ep.ifname, ep.mac, ns.as_fd())?;
         let (ifname, ip, prefix, gw, internal) = (ep.ifname.clone(), ep.ip, ep.prefix_len, ep.gateway, net.internal);
         netns::run_in(&ep.netns, move || {
@@ -760,6 +786,7 @@ impl NetworkManager {
             self.release(&c)?.wait();
         }
         let _g = lock(&self.config_lock);
+        self.defaults_ready.store(false, Ordering::Release);
         let nets = self.store.networks()?;
         for n in &nets {
             self.store.delete_network(&n.id)?;
