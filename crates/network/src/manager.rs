@@ -536,6 +536,20 @@ impl NetworkManager {
                 dns.serve(&ep.container_id, &ep.netns)?;
             }
         }
+        self.update_dns_forwarding(&ep.container_id)
+    }
+
+    /// Lets a container's DNS forward outside only if one of its networks is not
+    /// internal (Docker's behaviour for internal networks).
+    fn update_dns_forwarding(&self, container_id: &str) -> Result<()> {
+        let Some(dns) = &self.dns else { return Ok(()) };
+        let nets = self.store.networks()?;
+        let outside = self
+            .store
+            .endpoints_of_container(container_id)?
+            .iter()
+            .any(|e| nets.iter().any(|n| n.id == e.network_id && !n.internal));
+        dns.set_forwarding(container_id, outside);
         Ok(())
     }
 
@@ -559,7 +573,8 @@ impl NetworkManager {
             self.unpublish(container_id)?;
         }
         Netlink::new()?.delete_link(&ep.host_ifname)?;
-        self.store.delete_endpoint(&ep.id)
+        self.store.delete_endpoint(&ep.id)?;
+        self.update_dns_forwarding(container_id)
     }
 
     /// Publishes ports for a container already attached to a bridge network: reserves
@@ -714,6 +729,7 @@ impl NetworkManager {
                 if let Err(e) = dns.serve(&ep.container_id, &ep.netns) {
                     tracing::warn!(container = %ep.container_id, "restarting embedded DNS: {e}");
                 }
+                self.update_dns_forwarding(&ep.container_id)?;
             }
         }
         Ok(())

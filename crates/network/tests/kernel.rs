@@ -492,6 +492,13 @@ fn embedded_dns_answers_names_and_forwards_the_rest() {
     assert_eq!(a_records(&ask(&ns_cli, "web.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 99)]);
     assert!(!dns.is_serving(&id_web));
 
+    // Only on an internal network: its own names resolve, nothing is forwarded out.
+    env.network("dns-i", "btn-dnsi", "10.213.17.0/24", true);
+    let (_i1, _, ep_i1) = env.container("dns-i", "inner1");
+    let (_i2, ns_i2, _) = env.container("dns-i", "inner2");
+    assert_eq!(a_records(&ask(&ns_i2, "inner1.", RecordType::A)), vec![ep_i1.ip]);
+    assert_eq!(ask(&ns_i2, "example.test.", RecordType::A).response_code(), ResponseCode::ServFail);
+
     env.mgr().purge().unwrap();
     drop(env);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

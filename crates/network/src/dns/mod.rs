@@ -34,6 +34,9 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 struct Shared {
     names: RwLock<NameTable>,
     upstreams: RwLock<Vec<SocketAddr>>,
+    /// Containers only on internal networks: as in Docker, their queries for other
+    /// names are not forwarded out of the host (SERVFAIL instead).
+    no_forward: RwLock<std::collections::HashSet<String>>,
 }
 
 /// The DNS service of one daemon. Cheap to clone.
@@ -54,7 +57,11 @@ impl Dns {
 
     pub fn with_upstreams(handle: Handle, upstreams: Vec<SocketAddr>) -> Dns {
         Dns {
-            shared: Arc::new(Shared { names: RwLock::new(NameTable::default()), upstreams: RwLock::new(upstreams) }),
+            shared: Arc::new(Shared {
+                names: RwLock::new(NameTable::default()),
+                upstreams: RwLock::new(upstreams),
+                no_forward: RwLock::new(Default::default()),
+            }),
             servers: Arc::new(Mutex::new(HashMap::new())),
             handle,
         }
@@ -72,6 +79,17 @@ impl Dns {
 
     pub fn unregister(&self, container_id: &str, network_id: &str) {
         self.shared.names.write().unwrap_or_else(|p| p.into_inner()).unregister(container_id, network_id);
+    }
+
+    /// Whether a container's server may forward unknown names to the host's resolvers
+    /// (false when all its networks are internal).
+    pub fn set_forwarding(&self, container_id: &str, forward: bool) {
+        let mut set = self.shared.no_forward.write().unwrap_or_else(|p| p.into_inner());
+        if forward {
+            set.remove(container_id);
+        } else {
+            set.insert(container_id.to_string());
+        }
     }
 
     /// Whether a container has a server running.
@@ -119,6 +137,7 @@ impl Dns {
             }
         }
         self.shared.names.write().unwrap_or_else(|p| p.into_inner()).unregister_container(container_id);
+        self.set_forwarding(container_id, true);
     }
 
     /// Containers with a server running.
@@ -132,7 +151,11 @@ fn local_answer(shared: &Shared, asker: &str, query: &[u8]) -> Reply {
     answer(&names, asker, query)
 }
 
-fn upstreams(shared: &Shared) -> Vec<SocketAddr> {
+/// Where `asker`'s unknown names go: the host's resolvers, or nowhere.
+fn upstreams_for(shared: &Shared, asker: &str) -> Vec<SocketAddr> {
+    if shared.no_forward.read().unwrap_or_else(|p| p.into_inner()).contains(asker) {
+        return vec![];
+    }
     shared.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
@@ -153,9 +176,10 @@ async fn serve_udp(shared: Arc<Shared>, asker: Arc<str>, sock: Arc<tokio::net::U
             }
             Reply::Drop => {}
             Reply::Forward => {
-                let (shared, sock) = (shared.clone(), sock.clone());
+                let ups = upstreams_for(&shared, &asker);
+                let sock = sock.clone();
                 tokio::spawn(async move {
-                    let resp = forward_udp(&upstreams(&shared), &query).await.or_else(|| servfail(&query));
+                    let resp = forward_udp(&ups, &query).await.or_else(|| servfail(&query));
                     if let Some(resp) = resp {
                         let _ = sock.send_to(&resp, peer).await;
                     }
@@ -213,7 +237,7 @@ async fn serve_tcp(shared: Arc<Shared>, asker: Arc<str>, listener: tokio::net::T
                 let resp = match local_answer(&shared, &asker, &query) {
                     Reply::Local(r) => Some(r),
                     Reply::Drop => return,
-                    Reply::Forward => forward_tcp(&upstreams(&shared), &query).await.or_else(|| servfail(&query)),
+                    Reply::Forward => forward_tcp(&upstreams_for(&shared, &asker), &query).await.or_else(|| servfail(&query)),
                 };
                 let Some(resp) = resp else { return };
                 if conn.write_all(&(resp.len() as u16).to_be_bytes()).await.is_err() || conn.write_all(&resp).await.is_err() {
