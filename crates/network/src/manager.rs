@@ -111,6 +111,14 @@ pub struct NetworkManager {
     defaults_ready: AtomicBool,
 }
 
+/// Container ids name files under the run dir: no separators, no dot names.
+fn check_container_id(id: &str) -> Result<()> {
+    if id.is_empty() || id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+        return Err(Error::InvalidOption { key: "container".into(), value: id.into(), why: "not a valid container id".into() });
+    }
+    Ok(())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -447,6 +455,7 @@ impl NetworkManager {
     /// for `linux.namespaces[{type: "network", path}]` in the OCI spec. Used for every
     /// mode but `host` (and `container:NAME`, which reuses that container's path).
     pub fn create_netns(&self, container_id: &str) -> Result<PathBuf> {
+        check_container_id(container_id)?;
         let p = self.netns_path(container_id);
         netns::create(&p)?;
         Ok(p)
@@ -457,6 +466,7 @@ impl NetworkManager {
     /// internal), DNS names. Returns None for `host`/`none` networks (nothing to do).
     /// Works for a running container too (`network connect`).
     pub fn attach(&self, container_id: &str, netns_path: &Path, network: &str, opts: AttachOptions) -> Result<Option<Endpoint>> {
+        check_container_id(container_id)?;
         let net = self.network(network)?;
         if net.driver != Driver::Bridge {
             return Ok(None);
@@ -467,8 +477,8 @@ impl NetworkManager {
         let existing = self.store.endpoints_of_container(container_id)?;
         let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !existing.iter().any(|e| &e.ifname == n)).unwrap_or_default();
         let mut names: Vec<String> = opts.name.iter().cloned().chain(opts.aliases.iter().cloned()).collect();
-        if container_id.len() >= 12 {
-            names.push(container_id[..12].to_string());
+        if let Some(short) = container_id.get(..12) {
+            names.push(short.to_string());
         }
         names.dedup();
         let ep = self.store.allocate_endpoint(

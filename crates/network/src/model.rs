@@ -138,7 +138,7 @@ impl Endpoint {
         format_mac(&self.mac)
     }
 
-    /// The Engine API's `EndpointSettings` (NetworkSettings.Networks[name]).
+    /// The Engine API's `EndpointSettings` (`NetworkSettings.Networks[name]`).
     pub fn docker_json(&self) -> Value {
         json!({
             "IPAMConfig": null,
