@@ -723,3 +723,25 @@ fn attach_cost() {
         med(&mut teardown)
     );
 }
+
+#[test]
+fn concurrent_attaches_get_distinct_addresses() {
+    require_root!();
+    let env = Env::new(18);
+    env.network("conc", "btn-conc", "10.213.18.0/24", false);
+    let ips: Vec<Ipv4Addr> = std::thread::scope(|s| {
+        let mgr = env.mgr();
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(move || {
+                    let id = random_id();
+                    let ns = mgr.create_netns(&id).unwrap();
+                    mgr.attach(&id, &ns, "conc", AttachOptions::default()).unwrap().unwrap().ip
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let unique: HashSet<_> = ips.iter().collect();
+    assert_eq!(unique.len(), ips.len(), "{ips:?}");
+}
