@@ -67,8 +67,16 @@ impl Client {
     /// Sends `method path` (path with query, without the version prefix, which is added)
     /// and returns the response, whatever its status.
     pub fn request(&self, method: &str, path: &str, body: Body<'_>) -> Result<Response, ClientError> {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// [`Client::request`] with extra headers (e.g. `X-Registry-Auth` for pull and push).
+    pub fn request_with(&self, method: &str, path: &str, headers: &[(&str, String)], body: Body<'_>) -> Result<Response, ClientError> {
         let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
         let mut head = format!("{method} /v{}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", self.version, env!("CARGO_PKG_VERSION"));
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
         match &body {
             Body::Empty => head.push_str("Content-Length: 0\r\n"),
             Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())),
@@ -89,6 +97,11 @@ impl Client {
     /// A request whose error statuses become [`ClientError::Api`].
     pub fn call(&self, method: &str, path: &str, body: Body<'_>) -> Result<Response, ClientError> {
         self.request(method, path, body)?.error_for_status()
+    }
+
+    /// [`Client::call`] with extra headers.
+    pub fn call_with(&self, method: &str, path: &str, headers: &[(&str, String)], body: Body<'_>) -> Result<Response, ClientError> {
+        self.request_with(method, path, headers, body)?.error_for_status()
     }
 
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -131,6 +131,14 @@ enum Cmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(commands::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::registry::PushArgs),
+    /// Log in to a registry
+    Login(commands::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::registry::LogoutArgs),
 }
 
 #[derive(Subcommand)]
@@ -221,6 +229,10 @@ enum ImageCmd {
     Load(LoadArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Download an image from a registry
+    Pull(commands::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::registry::PushArgs),
 }
 
 /// How a command failed: docker prints the message and exits with the status.
@@ -308,6 +320,10 @@ fn main() {
         Cmd::Save(a) | Cmd::Image { cmd: ImageCmd::Save(a) } => commands::images::save(g, a),
         Cmd::Load(a) | Cmd::Image { cmd: ImageCmd::Load(a) } => commands::images::load(g, a),
         Cmd::Image { cmd: ImageCmd::Prune(a) } => commands::images::prune(g, a),
+        Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => commands::registry::pull(g, a),
+        Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => commands::registry::push(g, a),
+        Cmd::Login(a) => commands::registry::login(g, a),
+        Cmd::Logout(a) => commands::registry::logout(g, a),
     };
     if let Err(f) = result {
         if let Some(m) = f.message {

@@ -51,6 +51,16 @@ struct FileConfig {
     #[serde(rename = "live-restore")]
     #[allow(dead_code)]
     live_restore: Option<bool>,
+    /// Registries reached without TLS verification / over HTTP (names or CIDRs).
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
+    /// Mirrors tried before Docker Hub for docker.io pulls.
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
+    /// berth's own key: where per-registry CAs and client certificates live
+    /// (Docker's certs.d layout; default /etc/berth/certs.d).
+    #[serde(rename = "certs-dir")]
+    certs_dir: Option<PathBuf>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -89,7 +99,20 @@ pub struct Config {
     pub defaults: Defaults,
     /// The file read (None: the default path, absent).
     pub config_file: Option<PathBuf>,
+    /// How registries are reached (daemon.json's insecure-registries, registry-mirrors,
+    /// certs-dir).
+    pub registries: RegistryConfig,
 }
+
+/// Registry access settings.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryConfig {
+    pub insecure_registries: Vec<String>,
+    pub mirrors: Vec<String>,
+    pub certs_dir: PathBuf,
+}
+
+pub const DEFAULT_CERTS_DIR: &str = "/etc/berth/certs.d";
 
 impl Config {
     /// Merges flags over the config file. A missing default file is fine; a missing
@@ -135,6 +158,11 @@ impl Config {
             debug: flags.debug || file.debug.unwrap_or(false),
             defaults,
             config_file: if explicit || path.exists() { Some(path.clone()) } else { None },
+            registries: RegistryConfig {
+                insecure_registries: file.insecure_registries.clone().unwrap_or_default(),
+                mirrors: file.registry_mirrors.clone().unwrap_or_default(),
+                certs_dir: file.certs_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
+            },
         })
     }
 }

@@ -28,6 +28,8 @@ pub struct State {
     /// replaced on SIGHUP.
     pub defaults: std::sync::RwLock<crate::config::Defaults>,
     pub config_file: Option<PathBuf>,
+    /// The registry client (pull, push, login), shared for its token cache and agents.
+    pub registry: berth_registry::Registry,
     shutting_down: AtomicBool,
 }
 
@@ -52,6 +54,7 @@ impl State {
             debug: cfg.debug,
             defaults: std::sync::RwLock::new(cfg.defaults.clone()),
             config_file: cfg.config_file.clone(),
+            registry: registry_client(cfg),
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -90,4 +93,18 @@ fn engine_id(data_root: &Path) -> Result<String> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, &id).and_then(|()| std::fs::rename(&tmp, &path)).with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
+}
+
+/// The registry client from daemon.json's registry settings; blob sources (for
+/// cross-repository mounts on push) are remembered under `<data-root>/registry`.
+fn registry_client(cfg: &Config) -> berth_registry::Registry {
+    let r = &cfg.registries;
+    let options = berth_registry::RegistryOptions {
+        insecure_registries: r.insecure_registries.clone(),
+        mirrors: r.mirrors.clone(),
+        certs_dir: Some(r.certs_dir.clone()),
+        user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    };
+    berth_registry::Registry::new(options).with_blob_sources(berth_registry::BlobSources::new(cfg.data_root.join("registry/blob-sources")))
 }

@@ -61,12 +61,14 @@ impl Registry {
             (None, Some(t)) => (t.to_owned(), t.to_owned()),
             (None, None) => unreachable!("with_default_tag gives a tag or digest"),
         };
-        progress(Progress { id: Some(pull_id), status: format!("Pulling from {}", reference.path()), ..Default::default() });
         let session = self.session(reference.domain(), opts.credentials.clone(), vec![format!("repository:{}:pull", reference.path())], true)?;
         let repo = Repo { session: &session, path: reference.path().to_owned() };
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
 
+        // Errors up to here (unknown manifest, refused credentials) come before any
+        // progress, so the API can still answer them with a status code.
         let top = repo.get_manifest(&target)?;
+        progress(Progress { id: Some(pull_id), status: format!("Pulling from {}", reference.path()), ..Default::default() });
         let (image_manifest, manifest) = match Manifest::parse(&top.bytes, top.media_type.as_deref(), &what)? {
             Manifest::Image(m) => (top.clone(), m),
             Manifest::Index(index) => {

@@ -9,6 +9,7 @@ pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod ps;
+pub mod registry;
 pub mod run;
 pub mod stats;
 pub mod system;

@@ -2,7 +2,6 @@
 //! session with one. The flow is docker's: create (pulling when --pull allows), attach
 //! before start so no output is lost, start, stream, then the exit status from wait.
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -68,26 +67,10 @@ fn engine_failure(cmd: &str, e: ClientError) -> Failure {
     }
 }
 
-/// Pulls `image` through `POST /images/create`, printing progress unless `quiet`.
+/// Pulls `image` through `POST /images/create` with the saved credentials, printing
+/// progress unless `quiet`.
 fn pull(c: &Client, image: &str, platform: Option<&str>, quiet: bool) -> Result<(), ClientError> {
-    let (repo, tag) = match image.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') && !image.contains('@') => (r.to_owned(), Some(t.to_owned())),
-        _ => (image.to_owned(), None),
-    };
-    let q = query([("fromImage", Some(repo)), ("tag", tag), ("platform", platform.map(str::to_owned))]);
-    let resp = c.call("POST", &format!("/images/create{q}"), Body::Empty)?;
-    let mut err = std::io::stderr();
-    resp.json_messages(|m| {
-        if quiet {
-            return;
-        }
-        if let Some(s) = &m.status {
-            let _ = match &m.id {
-                Some(id) => writeln!(err, "{id}: {s}"),
-                None => writeln!(err, "{s}"),
-            };
-        }
-    })
+    super::registry::pull_image(c, image, platform, quiet)
 }
 
 /// The image reference with `:latest` when it names no tag or digest (for messages).

@@ -149,7 +149,7 @@ pub async fn by_name(State(state): State<AppState>, Path(rest): Path<String>, pa
         (&Method::GET, Some((name, "history"))) => history(state, name.to_owned()).await.map(IntoResponse::into_response),
         (&Method::GET, Some((name, "get"))) => save(state, vec![name.to_owned()]).await,
         (&Method::POST, Some((name, "tag"))) => tag(state, name.to_owned(), params).await.map(IntoResponse::into_response),
-        (&Method::POST, Some((_, "push"))) => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "pushing images is not implemented yet")),
+        (&Method::POST, Some((name, "push"))) => super::distribution::push(state, name.to_owned(), params, req.headers()).await,
         (&Method::DELETE, _) => remove(state, rest, params).await.map(IntoResponse::into_response),
         _ => Err(ApiError::page_not_found()),
     }
@@ -261,11 +261,11 @@ fn delete_item(r: DeleteRecord) -> ImageDeleteResponseItem {
     }
 }
 
-/// `POST /images/create`: import from the request body (`fromSrc=-`). Pulls need the
-/// registry client, which berth does not have yet.
+/// `POST /images/create`: pull (`fromImage=`, see [`super::distribution::pull`]) or
+/// import from the request body (`fromSrc=-`).
 pub async fn create(State(state): State<AppState>, params: Params, req: Request) -> Result<Response, ApiError> {
     if params.non_empty("fromImage").is_some() {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "pulling images is not implemented yet: import a root filesystem with `berth import` or `berth load` an archive"));
+        return super::distribution::pull(state, params, req.headers()).await;
     }
     match params.non_empty("fromSrc") {
         Some("-") => {}

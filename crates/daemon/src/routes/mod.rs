@@ -3,6 +3,7 @@
 mod container_fs;
 mod container_stats;
 pub mod containers;
+mod distribution;
 mod events;
 mod images;
 pub mod streams;
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         // Image names contain slashes (`registry:5000/team/app:1`), so everything
         // below /images/ is dispatched on method and last segment by hand.
         .route("/images/{*rest}", any(images::by_name))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
