@@ -111,6 +111,16 @@ impl Filters {
         Ok(want)
     }
 
+    /// Whether labels pass every `label=key[=value]` and `label!=key[=value]` filter;
+    /// `get` looks a label up.
+    pub fn labels_match<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        let has = |want: &str| match want.split_once('=') {
+            Some((k, v)) => get(k) == Some(v),
+            None => get(want).is_some(),
+        };
+        self.get("label").iter().all(|w| has(w)) && !self.get("label!").iter().any(|w| has(w))
+    }
+
     /// The list-of-values encoding, for requests.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".into())
@@ -120,6 +130,18 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_filters() {
+        let labels: BTreeMap<&str, &str> = [("team", "db"), ("tier", "")].into_iter().collect();
+        let get = |k: &str| labels.get(k).copied();
+        let f = |s: &str| Filters::parse(s).unwrap();
+        assert!(f(r#"{"label":["team"]}"#).labels_match(get));
+        assert!(f(r#"{"label":["team=db","tier"]}"#).labels_match(get));
+        assert!(!f(r#"{"label":["team=web"]}"#).labels_match(get));
+        assert!(!f(r#"{"label!":["team"]}"#).labels_match(get));
+        assert!(f(r#"{"label!":["team=web"]}"#).labels_match(get));
+    }
 
     #[test]
     fn both_encodings() {

@@ -59,6 +59,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SystemCmd,
     },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -205,6 +210,28 @@ enum SystemCmd {
     Events(commands::events::EventsArgs),
     /// Show berth disk usage
     Df(commands::system::DfArgs),
+    /// Remove unused data
+    Prune(commands::system::PruneArgs),
+}
+
+#[derive(Subcommand)]
+enum VolumeCmd {
+    /// Create a volume
+    Create(commands::volume::CreateArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(commands::volume::LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(commands::volume::InspectArgs),
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm(commands::volume::RmArgs),
+    /// Remove unused local volumes
+    Prune(commands::volume::PruneArgs),
+    /// Export a volume's content as a tar archive (streamed to STDOUT by default)
+    Export(commands::volume::ExportArgs),
+    /// Import a tar archive into a volume
+    Import(commands::volume::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -285,6 +312,14 @@ fn main() {
         Cmd::Events(a) | Cmd::System { cmd: SystemCmd::Events(a) } => commands::events::events(g, a),
         Cmd::System { cmd: SystemCmd::Df(a) } => commands::system::df(g, a),
         Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => commands::system::info(g, a),
+        Cmd::System { cmd: SystemCmd::Prune(a) } => commands::system::prune(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Create(a) } => commands::volume::create(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Ls(a) } => commands::volume::ls(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Inspect(a) } => commands::volume::inspect(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Rm(a) } => commands::volume::rm(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Prune(a) } => commands::volume::prune(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Export(a) } => commands::volume::export(g, a),
+        Cmd::Volume { cmd: VolumeCmd::Import(a) } => commands::volume::import(g, a),
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::Ls(a) } => commands::images::list(g, a),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => commands::images::import(g, a),
         Cmd::Tag(a) | Cmd::Image { cmd: ImageCmd::Tag(a) } => commands::images::tag(g, a),

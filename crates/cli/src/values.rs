@@ -352,6 +352,8 @@ pub fn mount(s: &str) -> Result<Value, String> {
     let mut volume = Map::new();
     let mut tmpfs = Map::new();
     let mut labels = Map::new();
+    let mut driver = Map::new();
+    let mut driver_opts = Map::new();
     let truthy = |k: &str, v: Option<&str>| -> Result<bool, String> {
         match v.map(|v| v.to_ascii_lowercase()) {
             None => Ok(true),
@@ -414,7 +416,12 @@ pub fn mount(s: &str) -> Result<Value, String> {
                 labels.insert(lk.into(), lv.into());
             }
             "volume-driver" => {
-                volume.insert("DriverConfig".into(), json!({"Name": need()?}));
+                driver.insert("Name".into(), need()?.into());
+            }
+            "volume-opt" => {
+                let v = need()?;
+                let (ok, ov) = v.split_once('=').ok_or_else(|| format!("invalid value for {k}: {v} (want key=value)"))?;
+                driver_opts.insert(ok.into(), ov.into());
             }
             "tmpfs-size" => {
                 let v = need()?;
@@ -435,6 +442,12 @@ pub fn mount(s: &str) -> Result<Value, String> {
     }
     if !labels.is_empty() {
         volume.insert("Labels".into(), labels.into());
+    }
+    if !driver_opts.is_empty() {
+        driver.insert("Options".into(), driver_opts.into());
+    }
+    if !driver.is_empty() {
+        volume.insert("DriverConfig".into(), driver.into());
     }
     m.insert("Type".into(), typ.clone().into());
     if !bind.is_empty() {

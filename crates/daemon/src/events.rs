@@ -88,6 +88,15 @@ impl Events {
         }
     }
 
+    /// `volume create|destroy|prune`.
+    pub fn volume(&self, name: &str, action: &str) {
+        let mut attrs = serde_json::Map::new();
+        if !name.is_empty() {
+            attrs.insert("driver".into(), json!("local"));
+        }
+        self.publish("volume", action, name, None, attrs);
+    }
+
     pub fn container_die(&self, id: &str, code: i32) {
         let (from, mut attrs) = self.container_attrs(id);
         attrs.insert("exitCode".into(), json!(code.to_string()));

@@ -15,6 +15,7 @@ use crate::events::Events;
 
 pub struct State {
     pub images: ImageStore,
+    pub volumes: berth_volume::VolumeStore,
     pub containers: Arc<Registry>,
     pub execs: Execs,
     pub events: Events,
@@ -42,9 +43,14 @@ impl State {
         std::fs::create_dir_all(&cfg.exec_root).with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
         let images = ImageStore::open(data_root, &data_root.join("berth.db")).with_context(|| format!("opening the image store in {}", data_root.display()))?;
         let containers = Arc::new(Registry::open(data_root).context("opening the container store")?);
+        let volumes = berth_volume::VolumeStore::open(&data_root.join("volumes"), &data_root.join("berth.db")).context("opening the volume store")?;
+        if let Err(e) = volumes.prune_orphans() {
+            tracing::warn!("cleaning volume directories: {e}");
+        }
         let engine_id = engine_id(data_root)?;
         Ok(State {
             images,
+            volumes,
             events: Events::new(containers.clone()),
             containers,
             execs: Execs::default(),

@@ -1,7 +1,7 @@
 //! Container commands that are one call per container: stop, restart, kill, rm, wait,
 //! pause, unpause, rename, top, port, diff, export, update, commit, container prune.
 
-use std::io::{self, BufRead, Write};
+use std::io;
 
 use berth_api::client::{encode, query, Body};
 use berth_api::{Client, ClientError, Filters};
@@ -452,18 +452,20 @@ pub struct PruneArgs {
 }
 
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
-    let mut filters = Filters::new();
-    for f in &a.filter {
-        filters.add_cli(f).map_err(|e| fail(e.0))?;
+    if !a.force && !super::confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(());
     }
-    if !a.force {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let _ = io::stdout().flush();
-        let mut answer = String::new();
-        let _ = io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Ok(());
-        }
+    let reclaimed = prune_containers(g, &a.filter)?;
+    println!("Total reclaimed space: {}", human_size(reclaimed as f64));
+    Ok(())
+}
+
+/// Removes stopped containers, prints their ids as docker does, returns the bytes
+/// reclaimed.
+pub fn prune_containers(g: &Global, filter: &[String]) -> Result<i64, crate::Failure> {
+    let mut filters = Filters::new();
+    for f in filter {
+        filters.add_cli(f).map_err(|e| fail(e.0))?;
     }
     let c = client(g)?;
     let q = query([("filters", (!filters.is_empty()).then(|| filters.to_json()))]);
@@ -476,6 +478,5 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0)));
-    Ok(())
+    Ok(v["SpaceReclaimed"].as_i64().unwrap_or(0))
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_api::client::{encode, query, Body};
@@ -486,25 +486,27 @@ pub struct PruneArgs {
 }
 
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !a.force && !super::confirm(warning) {
+        return Ok(());
+    }
+    let reclaimed = prune_images(g, a.all, &a.filter)?;
+    println!("Total reclaimed space: {}", human_size(reclaimed as f64));
+    Ok(())
+}
+
+/// Removes dangling (or, with `all`, unused) images, prints what went as docker
+/// does, returns the bytes reclaimed.
+pub fn prune_images(g: &Global, all: bool, filter: &[String]) -> Result<i64, crate::Failure> {
     let mut filters = Filters::new();
-    for f in &a.filter {
+    for f in filter {
         filters.add_cli(f).map_err(|e| fail(e.0))?;
     }
-    filters.add("dangling", if a.all { "false" } else { "true" });
-    if !a.force {
-        let warning = if a.all {
-            "WARNING! This will remove all images without at least one container associated to them."
-        } else {
-            "WARNING! This will remove all dangling images."
-        };
-        print!("{warning}\nAre you sure you want to continue? [y/N] ");
-        let _ = io::stdout().flush();
-        let mut answer = String::new();
-        let _ = io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Ok(());
-        }
-    }
+    filters.add("dangling", if all { "false" } else { "true" });
     let c = client(g)?;
     let r: ImagePruneResponse = c.call("POST", &format!("/images/prune{}", query([("filters", Some(filters.to_json()))])), Body::Empty)?.json()?;
     let deleted = r.images_deleted.unwrap_or_default();
@@ -520,7 +522,6 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(r.space_reclaimed.unwrap_or(0) as f64));
-    Ok(())
+    Ok(r.space_reclaimed.unwrap_or(0))
 }
 

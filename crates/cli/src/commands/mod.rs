@@ -13,6 +13,7 @@ pub mod registry;
 pub mod run;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use berth_api::{Client, Host};
 use serde_json::Value;
@@ -53,6 +54,16 @@ pub fn render(format: &str, default_table: &str, rows: &[Value], headers: &Value
         out.push('\n');
     }
     Ok(if is_table { crate::table::align(&out) } else { out })
+}
+
+/// Asks docker's yes/no question on the terminal; anything but y/yes is no.
+pub fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// A failure with a message and exit status 1.

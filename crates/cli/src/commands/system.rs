@@ -182,18 +182,110 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
     let running = |c: &Value| c["State"].as_str() == Some("running") || c["State"].as_str() == Some("paused");
     let ctr_size: i64 = containers.iter().map(|c| i64_of(c, "SizeRw")).sum();
     let ctr_idle: i64 = containers.iter().filter(|c| !running(c)).map(|c| i64_of(c, "SizeRw")).sum();
-    let vol_size: i64 = volumes.iter().map(|v| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0)).sum();
+    let vol_bytes = |v: &Value| v["UsageData"]["Size"].as_i64().unwrap_or(0).max(0);
+    let vol_refs = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0);
+    let vol_size: i64 = volumes.iter().map(vol_bytes).sum();
+    let vol_unused: i64 = volumes.iter().filter(|v| vol_refs(v) == 0).map(vol_bytes).sum();
     let rows = vec![
         serde_json::json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": crate::units::human_size(img_size as f64), "Reclaimable": reclaim(img_unused, img_size)}),
         serde_json::json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": containers.iter().filter(|c| running(c)).count().to_string(), "Size": crate::units::human_size(ctr_size as f64), "Reclaimable": reclaim(ctr_idle, ctr_size)}),
-        serde_json::json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": "0", "Size": crate::units::human_size(vol_size as f64), "Reclaimable": reclaim(vol_size, vol_size)}),
+        serde_json::json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": volumes.iter().filter(|v| vol_refs(v) > 0).count().to_string(), "Size": crate::units::human_size(vol_size as f64), "Reclaimable": reclaim(vol_unused, vol_size)}),
         serde_json::json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
     if a.verbose {
-        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
-        return Ok(());
+        return df_verbose(&d, a.format.as_deref());
     }
     let headers = serde_json::json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     print!("{}", super::render(a.format.as_deref().unwrap_or(""), "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", &rows, &headers)?);
+    Ok(())
+}
+
+/// `system df -v`: docker's per-object sections (images, containers, volumes, build
+/// cache), or the whole response with `--format json`.
+fn df_verbose(d: &Value, format: Option<&str>) -> CmdResult {
+    if format == Some("json") {
+        println!("{d}");
+        return Ok(());
+    }
+    let empty = Vec::new();
+    let list = |k: &str| d[k].as_array().unwrap_or(&empty).clone();
+    let size = |v: &Value| crate::units::human_size(v.as_i64().unwrap_or(0).max(0) as f64);
+    let images: Vec<Value> = list("Images")
+        .iter()
+        .flat_map(|i| {
+            let tags: Vec<String> = i["RepoTags"].as_array().map(|t| t.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let tags = if tags.is_empty() { vec!["<none>:<none>".to_owned()] } else { tags };
+            let id = i["Id"].as_str().unwrap_or_default().trim_start_matches("sha256:").chars().take(12).collect::<String>();
+            let unique = i["Size"].as_i64().unwrap_or(0) - i["SharedSize"].as_i64().unwrap_or(0);
+            tags.into_iter()
+                .map(|t| {
+                    let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), "<none>"));
+                    serde_json::json!({"Repository": repo, "Tag": tag, "ID": id, "CreatedSince": crate::units::since(i["Created"].as_i64().unwrap_or(0)), "Size": size(&i["Size"]), "SharedSize": size(&i["SharedSize"]), "UniqueSize": size(&Value::from(unique)), "Containers": i["Containers"].as_i64().unwrap_or(0).to_string()})
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    println!("Images space usage:\n");
+    let h = serde_json::json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"});
+    print!("{}", super::render("", "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}", &images, &h)?);
+    let containers: Vec<Value> = list("Containers")
+        .iter()
+        .map(|c| {
+            let vols = c["Mounts"].as_array().map(|m| m.iter().filter(|x| x["Type"] == "volume").count()).unwrap_or(0);
+            let name = c["Names"][0].as_str().unwrap_or_default().trim_start_matches('/').to_owned();
+            serde_json::json!({"ID": c["Id"].as_str().unwrap_or_default().chars().take(12).collect::<String>(), "Image": c["Image"], "Command": format!("\"{}\"", c["Command"].as_str().unwrap_or_default()), "LocalVolumes": vols.to_string(), "Size": size(&c["SizeRw"]), "CreatedSince": crate::units::since(c["Created"].as_i64().unwrap_or(0)), "Status": c["Status"], "Names": name})
+        })
+        .collect();
+    println!("\nContainers space usage:\n");
+    let h = serde_json::json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES", "Size": "SIZE", "CreatedSince": "CREATED", "Status": "STATUS", "Names": "NAMES"});
+    print!("{}", super::render("", "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedSince}}\t{{.Status}}\t{{.Names}}", &containers, &h)?);
+    let volumes: Vec<Value> = list("Volumes")
+        .iter()
+        .map(|v| serde_json::json!({"Name": v["Name"], "Links": v["UsageData"]["RefCount"].as_i64().unwrap_or(0).to_string(), "Size": size(&v["UsageData"]["Size"])}))
+        .collect();
+    println!("\nLocal Volumes space usage:\n");
+    let h = serde_json::json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"});
+    print!("{}", super::render("", "table {{.Name}}\t{{.Links}}\t{{.Size}}", &volumes, &h)?);
+    println!("\nBuild cache usage: 0B");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Prune anonymous volumes
+    #[arg(long = "volumes")]
+    volumes: bool,
+}
+
+/// `system prune`: stopped containers, unused volumes (with --volumes), dangling (or
+/// all unused) images, in docker's order and words.
+pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
+    if !a.force {
+        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+        if a.volumes {
+            w.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        w.push_str(if a.all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" });
+        if !super::confirm(&w) {
+            return Ok(());
+        }
+    }
+    let mut reclaimed = super::containers::prune_containers(g, &a.filter)?;
+    if a.volumes {
+        // Volumes have no `until` filter in docker either.
+        let vf: Vec<String> = a.filter.iter().filter(|f| !f.starts_with("until=")).cloned().collect();
+        reclaimed += super::volume::prune_volumes(g, false, &vf)?;
+    }
+    reclaimed += super::images::prune_images(g, a.all, &a.filter)?;
+    println!("Total reclaimed space: {}", crate::units::human_size(reclaimed as f64));
     Ok(())
 }

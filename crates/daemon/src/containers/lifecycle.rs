@@ -12,7 +12,7 @@ use berth_image::snapshot::{self, SnapshotDirs};
 use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
-use super::{files, names, shim, spec, user, Entry};
+use super::{files, mounts, names, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -193,6 +193,9 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
     if argv.is_empty() {
         return Err(ApiError::bad_request("No command specified"));
     }
+    let st = state.clone();
+    let (cfg2, hc2) = (config.clone(), hc.clone());
+    let mounts = tokio::task::spawn_blocking(move || mounts::resolve(&st, &cfg2, &hc2)).await??;
     let id = super::new_id();
     let mut warnings = Vec::new();
     if hc.memory.unwrap_or(0) > 0 && berth_runtime::cgroups::host_version() == berth_runtime::cgroups::Version::V1 && !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
@@ -213,15 +216,18 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
         restart_count: 0,
         manually_stopped: false,
         exec_ids: vec![],
+        mounts: mounts.clone(),
     };
     let dir = state.containers.container_dir(&id);
     let made = SnapshotDirs::create(&dir).map_err(|e| ApiError::internal(e.to_string()));
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&dir);
+        mounts::remove_anonymous(state, &mounts);
         return Err(e);
     }
     if let Err(e) = state.containers.insert(c) {
         let _ = std::fs::remove_dir_all(&dir);
+        mounts::remove_anonymous(state, &mounts);
         return Err(e);
     }
     state.events.container(&id, "create");
@@ -319,7 +325,7 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
     let dir2 = dir.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&st, &c2, &dir2)).await.map_err(|e| e.to_string())?;
     if let Err(e) = prepared {
-        unmount_rootfs(&dir);
+        unmount_all(state, c, &dir);
         return Err(format!("{e:#}"));
     }
     let _ = std::fs::remove_dir_all(&sdir);
@@ -359,12 +365,12 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
     let ready = match shim::spawn(&sdir, args).await {
         Ok(r) => r,
         Err(e) => {
-            unmount_rootfs(&dir);
+            unmount_all(state, c, &dir);
             return Err(format!("{e:#}"));
         }
     };
     if let Some(err) = ready.error {
-        unmount_rootfs(&dir);
+        unmount_all(state, c, &dir);
         let _ = std::fs::remove_dir_all(&sdir);
         return Err(format!("failed to create task for container: OCI runtime create failed: {err}: unknown"));
     }
@@ -377,7 +383,7 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
     if let Err(e) = shim::call(&sdir, &Request::Start).await {
         let _ = shim::call(&sdir, &Request::Kill { signal: libc::SIGKILL, all: true }).await;
         let _ = shim::wait(&sdir).await;
-        unmount_rootfs(&dir);
+        unmount_all(state, c, &dir);
         let _ = std::fs::remove_dir_all(&sdir);
         return Err(format!("{e:#}"));
     }
@@ -421,6 +427,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let dirs = SnapshotDirs::create(dir)?;
     let _ = snapshot::unmount(&dirs.merged);
     snapshot::mount_overlay(state.images.layers(), &img.chain_ids, &dirs)?;
+    mounts::setup(state, &c.id, &c.mounts, &dirs.merged)?;
     let u = user::resolve(&dirs.merged, c.config.user.as_deref().unwrap_or(""), c.host_config.group_add.as_deref().unwrap_or(&[])).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(wd) = c.config.working_dir.as_deref().filter(|w| !w.is_empty() && *w != "/") {
         // Docker creates a missing working directory (owned by the container's user).
@@ -481,6 +488,12 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     Ok(())
 }
 
+/// Undoes a start's mounts: the rootfs and the container's hold on its volumes.
+fn unmount_all(state: &AppState, c: &Container, dir: &Path) {
+    unmount_rootfs(dir);
+    mounts::release(state, &c.id, &c.mounts);
+}
+
 fn unmount_rootfs(dir: &Path) {
     if let Err(e) = snapshot::unmount(&dir.join("merged")) {
         tracing::warn!("unmounting {}: {e}", dir.display());
@@ -498,7 +511,7 @@ pub fn monitor(state: AppState, entry: Arc<Entry>, sdir: std::path::PathBuf) {
 async fn on_exit(state: &AppState, entry: &Arc<Entry>, exit: ExitStatus, sdir: &Path) {
     let id = entry.id();
     let dir = state.containers.container_dir(&id);
-    unmount_rootfs(&dir);
+    unmount_all(state, &entry.get(), &dir);
     let _ = std::fs::remove_dir_all(sdir);
     let (policy, auto_remove, manually_stopped, started_at) = {
         let mut r = entry.lock();
@@ -534,7 +547,7 @@ async fn on_exit(state: &AppState, entry: &Arc<Entry>, exit: ExitStatus, sdir: &
         let state = state.clone();
         let entry = entry.clone();
         tokio::spawn(async move {
-            if let Err(e) = remove(&state, &entry, true).await {
+            if let Err(e) = remove(&state, &entry, true, true).await {
                 tracing::warn!("auto-removing {}: {}", entry.id(), e.message);
             }
         });
@@ -679,7 +692,9 @@ pub async fn restart(state: &AppState, entry: &Arc<Entry>, timeout: Option<i64>,
 }
 
 /// `DELETE /containers/{id}`.
-pub async fn remove(state: &AppState, entry: &Arc<Entry>, force: bool) -> ApiResult<()> {
+/// `DELETE /containers/{id}`; `volumes` (`rm -v`, `run --rm`) removes its anonymous
+/// volumes too.
+pub async fn remove(state: &AppState, entry: &Arc<Entry>, force: bool, volumes: bool) -> ApiResult<()> {
     let _op = entry.op.lock().await;
     let c = entry.get();
     if c.running() && c.state.status != "restarting" {
@@ -711,6 +726,10 @@ pub async fn remove(state: &AppState, entry: &Arc<Entry>, force: bool) -> ApiRes
         }
     }
     state.containers.remove(entry).map_err(internal)?;
+    mounts::release(state, &c.id, &c.mounts);
+    if volumes {
+        mounts::remove_anonymous(state, &c.mounts);
+    }
     state.execs.forget_container(&c.id);
     state.events.container(&c.id, "destroy");
     Ok(())
@@ -761,6 +780,11 @@ pub async fn restore(state: &AppState) {
         if c.running() && c.state.status != "restarting" {
             if shim::alive(&sdir) {
                 tracing::info!(container = %c.id, "re-adopting running container");
+                for m in c.mounts.iter().filter(|m| m.is_volume()) {
+                    if let Err(e) = state.volumes.acquire(&m.name, &c.id) {
+                        tracing::warn!(container = %c.id, volume = %m.name, "re-taking volume: {e}");
+                    }
+                }
                 monitor(state.clone(), entry.clone(), sdir);
                 super::health::spawn_checker(state.clone(), entry.clone());
                 continue;

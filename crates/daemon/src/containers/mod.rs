@@ -8,6 +8,7 @@ pub mod files;
 pub mod health;
 pub mod lifecycle;
 pub mod logs;
+pub mod mounts;
 pub mod names;
 pub mod record;
 pub mod shim;

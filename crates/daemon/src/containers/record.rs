@@ -33,6 +33,9 @@ pub struct Container {
     /// Exec ids started in this container (inspect's ExecIDs while they run).
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Volumes, binds and `--mount` tmpfs, resolved at create (inspect's Mounts).
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountPoint>,
 }
 
 /// Docker's State, kept in the shape inspect prints.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use berth_api::models::HostConfig;
 use serde_json::{json, Value};
 
@@ -159,60 +159,25 @@ fn tmpfs_mount(dest: &str, opts: &str) -> Value {
     json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o })
 }
 
-/// `-v /host:/ctr[:ro|rw]` and `--mount type=bind|tmpfs` (named volumes come with the
-/// volumes work).
-fn user_mounts(hc: &HostConfig) -> Result<Vec<Value>> {
+/// The container's resolved mount points (volumes, binds, `--mount` tmpfs, see
+/// [`super::mounts`]) and `--tmpfs`, as OCI mounts.
+fn user_mounts(c: &Container) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for b in hc.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        let (src, dst, opts) = match parts.as_slice() {
-            [s, d] => (*s, *d, ""),
-            [s, d, o] => (*s, *d, *o),
-            _ => bail!("invalid volume specification: '{b}'"),
-        };
-        if !src.starts_with('/') {
-            bail!("named volumes are not supported yet (volume {src:?} in '{b}'): use an absolute host path");
-        }
-        if !dst.starts_with('/') {
-            bail!("invalid volume specification: '{b}': mount path must be absolute");
-        }
-        if !Path::new(src).exists() {
-            // Docker creates a missing bind source directory.
-            std::fs::create_dir_all(src).with_context(|| format!("creating bind mount source {src}"))?;
-        }
-        let ro = opts.split(',').any(|o| o == "ro");
-        out.push(bind(dst, Path::new(src), ro));
-    }
-    for m in hc.mounts.iter().flatten() {
-        let target = m.target.as_deref().ok_or_else(|| anyhow!("mount is missing its target"))?;
-        use berth_api::models::MountTypeEnum as T;
-        match m.typ {
-            Some(T::BIND) => {
-                let src = m.source.as_deref().unwrap_or("");
-                if !src.starts_with('/') {
-                    bail!("invalid mount config for type \"bind\": invalid mount path: '{src}' mount path must be absolute");
+    for m in &c.mounts {
+        match m.kind.as_str() {
+            "tmpfs" => out.push(tmpfs_mount(&m.destination, &m.tmpfs_options)),
+            _ => {
+                let mut b = bind(&m.destination, Path::new(&m.source), !m.rw);
+                if !m.propagation.is_empty() && m.propagation != "rprivate" {
+                    let opts = b["options"].as_array_mut().expect("bind() makes an options array");
+                    opts.retain(|o| o != "rprivate");
+                    opts.push(json!(m.propagation));
                 }
-                if !Path::new(src).exists() {
-                    bail!("invalid mount config for type \"bind\": bind source path does not exist: {src}");
-                }
-                out.push(bind(target, Path::new(src), m.read_only.unwrap_or(false)));
+                out.push(b);
             }
-            Some(T::TMPFS) => {
-                let mut o = String::new();
-                if let Some(t) = &m.tmpfs_options {
-                    if let Some(sz) = t.size_bytes {
-                        o.push_str(&format!("size={sz}"));
-                    }
-                    if let Some(mode) = t.mode {
-                        o.push_str(&format!(",mode={mode:o}"));
-                    }
-                }
-                out.push(tmpfs_mount(target, &o));
-            }
-            _ => bail!("mount type {:?} is not supported yet (target {target})", m.typ),
         }
     }
-    for (dest, opts) in hc.tmpfs.iter().flatten() {
+    for (dest, opts) in c.host_config.tmpfs.iter().flatten() {
         out.push(tmpfs_mount(dest, opts));
     }
     Ok(out)
@@ -446,7 +411,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &format!("size={shm_size}")]),
     ];
-    let user = user_mounts(hc)?;
+    let user = user_mounts(c)?;
     let user_dests: Vec<String> = user.iter().filter_map(|m| m["destination"].as_str().map(str::to_owned)).collect();
     for f in ["hostname", "hosts", "resolv.conf"] {
         let dest = format!("/etc/{f}");

@@ -210,8 +210,8 @@ pub async fn commit(State(state): State<AppState>, params: Params, body: axum::b
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }
 
-/// `GET /system/df`: images (with shared sizes), containers with their sizes; volumes
-/// and build cache are not tracked here yet.
+/// `GET /system/df`: images (with shared sizes), containers and volumes with their
+/// sizes; the build cache is not tracked here yet.
 pub async fn system_df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let Json(images) = super::images::list(State(state.clone()), Params::parse(Some("all=1"))).await?;
     let Json(containers) = super::containers::list(State(state.clone()), Params::parse(Some("all=1&size=1"))).await?;
@@ -245,7 +245,8 @@ pub async fn system_df(State(state): State<AppState>) -> ApiResult<Json<Value>> 
             v
         })
         .collect();
-    Ok(Json(json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": [] })))
+    let volumes = super::volumes::usage(&state).await?;
+    Ok(Json(json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] })))
 }
 
 #[cfg(test)]

@@ -80,18 +80,7 @@ fn networks(c: &Container) -> Value {
 }
 
 fn mounts_of(c: &Container) -> Vec<Value> {
-    let mut v = Vec::new();
-    for b in c.host_config.binds.iter().flatten() {
-        let p: Vec<&str> = b.split(':').collect();
-        if p.len() >= 2 {
-            let rw = p.get(2).is_none_or(|o| !o.split(',').any(|x| x == "ro"));
-            v.push(json!({ "Type": "bind", "Source": p[0], "Destination": p[1], "Mode": p.get(2).copied().unwrap_or(""), "RW": rw, "Propagation": "rprivate" }));
-        }
-    }
-    for (dest, _) in c.host_config.tmpfs.iter().flatten() {
-        v.push(json!({ "Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": true, "Propagation": "" }));
-    }
-    v
+    c.mounts.iter().map(|m| m.to_json()).collect()
 }
 
 fn created_unix(c: &Container) -> i64 {
@@ -373,7 +362,7 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>, param
     if params.bool("link") {
         return Err(ApiError::bad_request("legacy links are not supported"));
     }
-    lifecycle::remove(&state, &e, params.bool("force")).await?;
+    lifecycle::remove(&state, &e, params.bool("force"), params.bool("v")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -511,19 +500,13 @@ pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<J
             continue;
         }
         let labels = c.config.labels.clone().unwrap_or_default();
-        let label_ok = filters.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-            None => labels.contains_key(l.as_str()),
-        }) && filters.get("label!").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).map(String::as_str) != Some(v),
-            None => !labels.contains_key(l.as_str()),
-        });
+        let label_ok = filters.labels_match(|k| labels.get(k).map(String::as_str));
         let created_ns = status::unix_time(&c.created).and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0) as i128;
         if !label_ok || until.is_some_and(|u| created_ns >= u) {
             continue;
         }
         let size = dir_size(&state.containers.container_dir(&c.id).join("upper"));
-        if lifecycle::remove(&state, &e, false).await.is_ok() {
+        if lifecycle::remove(&state, &e, false, false).await.is_ok() {
             reclaimed += size;
             deleted.push(c.id.clone());
         }

@@ -8,8 +8,9 @@ mod events;
 mod images;
 pub mod streams;
 mod system;
+mod volumes;
 
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -56,6 +57,12 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/update", post(container_stats::update))
         .route("/commit", post(container_fs::commit))
         .route("/system/df", get(container_fs::system_df))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
+        .route("/volumes/{name}/export", get(volumes::export))
+        .route("/volumes/{name}/import", put(volumes::import))
         .route("/exec/{id}/start", post(streams::exec_start))
         .route("/exec/{id}/resize", post(streams::exec_resize))
         .route("/exec/{id}/json", get(streams::exec_inspect))

@@ -1,0 +1,341 @@
+//! A container's mounts: resolved once at create time from `--volumes-from`, the
+//! image's and the client's `Volumes`, `Binds` (`-v`) and `Mounts` (`--mount`) into
+//! the mount points inspect shows (named volumes created, anonymous ones made), then
+//! set up at every start (volumes acquired, image content copied up, missing `-v`
+//! host directories made) and released at exit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use berth_api::models::{ContainerConfig, HostConfig, Mount, MountTypeEnum};
+use berth_volume::spec::{self, Kind};
+use berth_volume::store::CreateOptions;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// One mount point of a container, in the shape inspect's `Mounts` shows, plus what
+/// starting it needs.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountPoint {
+    /// volume, bind or tmpfs.
+    pub kind: String,
+    /// The volume's name (volumes only).
+    #[serde(default)]
+    pub name: String,
+    /// Host path: the bind source, or the volume's `_data`.
+    pub source: String,
+    pub destination: String,
+    pub mode: String,
+    pub rw: bool,
+    pub propagation: String,
+    /// Do not copy image content into an empty volume.
+    #[serde(default)]
+    pub nocopy: bool,
+    /// `-v /missing:/x` creates the host directory (Docker's legacy behaviour);
+    /// `--mount type=bind` refuses it.
+    #[serde(default)]
+    pub create_source: bool,
+    /// tmpfs mount data (`size=…,mode=…`).
+    #[serde(default)]
+    pub tmpfs_options: String,
+}
+
+impl MountPoint {
+    pub fn is_volume(&self) -> bool {
+        self.kind == "volume"
+    }
+
+    /// inspect's and ps's JSON.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "Type": self.kind,
+            "Source": self.source,
+            "Destination": self.destination,
+            "Mode": self.mode,
+            "RW": self.rw,
+            "Propagation": self.propagation,
+        });
+        if self.is_volume() {
+            v["Name"] = json!(self.name);
+            v["Driver"] = json!("local");
+        }
+        v
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+fn volume_error(e: berth_volume::Error) -> ApiError {
+    match e {
+        berth_volume::Error::NotFound(_) => ApiError::not_found(e.to_string()),
+        berth_volume::Error::InUse { .. } => ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string()),
+        e if e.is_invalid_input() => bad(e),
+        e => ApiError::internal(e.to_string()),
+    }
+}
+
+pub fn api_error(e: berth_volume::Error) -> ApiError {
+    volume_error(e)
+}
+
+/// Lexically cleaned container path (`/data/` and `/data/.` are `/data`), the key
+/// mounts are compared by.
+fn clean(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Resolves what the client asked for. Volumes created here (named ones that did not
+/// exist, anonymous ones) are removed again if anything fails, so a refused create
+/// leaves nothing behind.
+pub fn resolve(state: &AppState, config: &ContainerConfig, hc: &HostConfig) -> ApiResult<Vec<MountPoint>> {
+    let mut created = Vec::new();
+    let r = resolve_inner(state, config, hc, &mut created);
+    if r.is_err() {
+        for name in created {
+            let _ = state.volumes.remove(&name, &[]);
+        }
+    }
+    r
+}
+
+fn resolve_inner(state: &AppState, config: &ContainerConfig, hc: &HostConfig, created: &mut Vec<String>) -> ApiResult<Vec<MountPoint>> {
+    let mut by_dest: BTreeMap<String, MountPoint> = BTreeMap::new();
+    let mut volume = |name: &str, labels: BTreeMap<String, String>, options: BTreeMap<String, String>| -> ApiResult<String> {
+        let req = CreateOptions { name: Some(name.to_owned()).filter(|n| !n.is_empty()), driver: String::new(), labels, options };
+        let (v, made) = state.volumes.create(req).map_err(volume_error)?;
+        if made {
+            created.push(v.name.clone());
+            state.events.volume(&v.name, "create");
+        }
+        Ok(v.name)
+    };
+
+    // 1. --volumes-from: the other container's mount points, optionally forced ro/rw.
+    for from in hc.volumes_from.iter().flatten() {
+        let (word, force_ro) = spec::parse_volumes_from(from).map_err(bad)?;
+        let other = state.containers.find(&word)?.get();
+        for mut m in other.mounts.clone() {
+            if let Some(ro) = force_ro {
+                m.rw = !ro;
+                m.mode = if ro { "ro".into() } else { "rw".into() };
+            }
+            by_dest.insert(clean(&m.destination), m);
+        }
+    }
+
+    // 2. -v and --mount: the client's own, each destination at most once.
+    let mut user: Vec<MountPoint> = Vec::new();
+    for b in hc.binds.iter().flatten() {
+        let s = spec::parse_bind(b).map_err(bad)?;
+        let mut m = MountPoint { kind: s.kind.as_str().into(), destination: s.target.clone(), rw: !s.read_only, mode: s.mode.clone(), nocopy: s.nocopy, ..Default::default() };
+        match s.kind {
+            Kind::Bind => {
+                m.source = s.source.clone();
+                m.propagation = s.propagation.clone();
+                m.create_source = true;
+            }
+            _ => {
+                m.name = volume(&s.source, BTreeMap::new(), BTreeMap::new())?;
+                m.source = state.volumes.mountpoint(&m.name).to_string_lossy().into_owned();
+                if m.mode.is_empty() {
+                    m.mode = "z".into();
+                }
+            }
+        }
+        user.push(m);
+    }
+    for mt in hc.mounts.iter().flatten() {
+        user.push(from_mount(state, mt, &mut volume)?);
+    }
+    for (i, m) in user.iter().enumerate() {
+        if user[..i].iter().any(|o| clean(&o.destination) == clean(&m.destination)) {
+            return Err(bad(format!("Duplicate mount point: {}", m.destination)));
+        }
+    }
+    for m in user {
+        by_dest.insert(clean(&m.destination), m);
+    }
+
+    // 3. The image's VOLUMEs and `-v /path`: an anonymous volume where nothing else is
+    //    mounted.
+    let mut declared: Vec<&String> = config.volumes.iter().flat_map(|v| v.keys()).collect();
+    declared.sort();
+    for dest in declared {
+        spec::check_target(dest, Kind::Volume, dest).map_err(bad)?;
+        if by_dest.contains_key(&clean(dest)) {
+            continue;
+        }
+        let name = volume("", BTreeMap::new(), BTreeMap::new())?;
+        let source = state.volumes.mountpoint(&name).to_string_lossy().into_owned();
+        by_dest.insert(clean(dest), MountPoint { kind: "volume".into(), name, source, destination: dest.clone(), rw: true, ..Default::default() });
+    }
+
+    // Parents before children: /data before /data/logs.
+    let mut out: Vec<MountPoint> = by_dest.into_values().collect();
+    out.sort_by_key(|m| clean(&m.destination).matches('/').count());
+    Ok(out)
+}
+
+/// One `--mount` (HostConfig.Mounts entry), checked as dockerd checks it.
+fn from_mount(
+    state: &AppState,
+    mt: &Mount,
+    volume: &mut dyn FnMut(&str, BTreeMap<String, String>, BTreeMap<String, String>) -> ApiResult<String>,
+) -> ApiResult<MountPoint> {
+    let target = mt.target.clone().unwrap_or_default();
+    let source = mt.source.clone().unwrap_or_default();
+    let kind = match mt.typ {
+        Some(MountTypeEnum::BIND) => Kind::Bind,
+        Some(MountTypeEnum::VOLUME) => Kind::Volume,
+        Some(MountTypeEnum::TMPFS) => Kind::Tmpfs,
+        other => return Err(bad(format!("invalid mount config: mount type {:?} is not supported", other.map(|t| t.to_string()).unwrap_or_default()))),
+    };
+    let t = kind.as_str();
+    let what = format!("{}={target}", t);
+    spec::check_target(&what, kind, &target).map_err(bad)?;
+    let ro = mt.read_only.unwrap_or(false);
+    let mut m = MountPoint { kind: t.into(), destination: target.clone(), rw: !ro, ..Default::default() };
+    if mt.bind_options.is_some() && kind != Kind::Bind {
+        return Err(bad(format!("invalid mount config for type \"{t}\": bind options specified on a non-bind mount")));
+    }
+    if mt.volume_options.is_some() && kind != Kind::Volume {
+        return Err(bad(format!("invalid mount config for type \"{t}\": volume options specified on a non-volume mount")));
+    }
+    if mt.tmpfs_options.is_some() && kind != Kind::Tmpfs {
+        return Err(bad(format!("invalid mount config for type \"{t}\": tmpfs options specified on a non-tmpfs mount")));
+    }
+    match kind {
+        Kind::Bind => {
+            if source.is_empty() {
+                return Err(bad("invalid mount config for type \"bind\": field Source must not be empty"));
+            }
+            if !source.starts_with('/') {
+                return Err(bad(format!("invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute")));
+            }
+            if !Path::new(&source).exists() {
+                return Err(bad(format!("invalid mount config for type \"bind\": bind source path does not exist: {source}")));
+            }
+            m.source = source;
+            m.propagation = mt.bind_options.as_ref().and_then(|b| b.propagation).map(|p| p.to_string()).filter(|p| !p.is_empty()).unwrap_or_else(|| "rprivate".into());
+        }
+        Kind::Volume => {
+            let vo = mt.volume_options.clone().unwrap_or_default();
+            if vo.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(bad("invalid mount config for type \"volume\": volume subpath is not supported by berth yet"));
+            }
+            let dc = vo.driver_config.unwrap_or_default();
+            if let Some(d) = dc.name.as_deref().filter(|d| !d.is_empty() && *d != "local") {
+                return Err(bad(format!("volume driver \"{d}\" is not supported (berth has the local driver only)")));
+            }
+            m.nocopy = vo.no_copy.unwrap_or(false);
+            let labels = vo.labels.unwrap_or_default().into_iter().collect();
+            let opts = dc.options.unwrap_or_default().into_iter().collect();
+            m.name = volume(&source, labels, opts)?;
+            m.source = state.volumes.mountpoint(&m.name).to_string_lossy().into_owned();
+            m.mode = "z".into();
+        }
+        Kind::Tmpfs => {
+            if !source.is_empty() {
+                return Err(bad("invalid mount config for type \"tmpfs\": field Source must not be specified"));
+            }
+            if ro {
+                m.tmpfs_options.push_str("ro");
+            }
+            if let Some(t) = &mt.tmpfs_options {
+                if let Some(sz) = t.size_bytes.filter(|s| *s > 0) {
+                    m.tmpfs_options.push_str(&format!(",size={sz}"));
+                }
+                if let Some(mode) = t.mode.filter(|m| *m > 0) {
+                    m.tmpfs_options.push_str(&format!(",mode={mode:o}"));
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// Before a start: takes the container's volumes (mounting those with driver
+/// options), copies image content into empty volumes, and makes missing `-v` host
+/// directories. `rootfs` is the container's mounted root. On failure, what was taken
+/// is given back.
+pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    for (i, m) in mounts.iter().enumerate() {
+        let r = (|| -> anyhow::Result<()> {
+            if m.is_volume() {
+                let data = state.volumes.acquire(&m.name, id).with_context(|| format!("mounting volume {}", m.name))?;
+                if !m.nocopy {
+                    if berth_volume::tree::copy_up(rootfs, &m.destination, &data).with_context(|| format!("copying {} of the image into volume {}", m.destination, m.name))? {
+                        tracing::debug!(volume = %m.name, dest = %m.destination, "copied image content into the new volume");
+                    }
+                }
+            } else if m.kind == "bind" && m.create_source && !Path::new(&m.source).exists() {
+                std::fs::create_dir_all(&m.source).with_context(|| format!("creating bind mount source {}", m.source))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            release(state, id, &mounts[..i]);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// After the container stopped: gives its volumes back.
+pub fn release(state: &AppState, id: &str, mounts: &[MountPoint]) {
+    for m in mounts.iter().filter(|m| m.is_volume()) {
+        state.volumes.release(&m.name, id);
+    }
+}
+
+/// Containers (any state) whose mounts use the volume.
+pub fn users_of(state: &AppState, volume: &str) -> Vec<String> {
+    state.containers.all().iter().map(|e| e.get()).filter(|c| c.mounts.iter().any(|m| m.is_volume() && m.name == volume)).map(|c| c.id).collect()
+}
+
+/// `rm -v` and `run --rm`: the container's anonymous volumes go with it, unless
+/// another container uses them too (--volumes-from).
+pub fn remove_anonymous(state: &AppState, mounts: &[MountPoint]) {
+    for m in mounts.iter().filter(|m| m.is_volume()) {
+        let Ok(v) = state.volumes.get(&m.name) else { continue };
+        if !v.anonymous() {
+            continue;
+        }
+        let users = users_of(state, &m.name);
+        if !users.is_empty() {
+            continue;
+        }
+        match state.volumes.remove(&m.name, &users) {
+            Ok(()) => state.events.volume(&m.name, "destroy"),
+            Err(e) => tracing::warn!(volume = %m.name, "removing the anonymous volume: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_compare_cleaned() {
+        assert_eq!(clean("/data/"), "/data");
+        assert_eq!(clean("/data/./x/../y"), "/data/y");
+        assert_eq!(clean("/"), "/");
+    }
+}
