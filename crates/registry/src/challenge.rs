@@ -32,8 +32,7 @@ pub fn parse(header: &str) -> Vec<Challenge> {
             continue;
         }
         let mut ch = Challenge { scheme: token.to_ascii_lowercase(), params: BTreeMap::new() };
-        loop {
-            let Some((name, after)) = param_name(rest) else { break };
+        while let Some((name, after)) = param_name(rest) {
             let (value, after) = param_value(after);
             ch.params.insert(name.to_ascii_lowercase(), value);
             rest = after.trim_start_matches(|c: char| c.is_whitespace() || c == ',');

@@ -244,7 +244,7 @@ fn bad_input_gives_clear_errors_and_no_partial_image() {
     let target = reg.reference("corrupt/app:1");
     let layer = layer_tar(&[("f", noise(5, 50_000))]);
     let layer_digest = Digest::sha256_of(&layer);
-    make_image(&store, &target.to_string(), &[layer.clone()], "amd64");
+    make_image(&store, &target.to_string(), std::slice::from_ref(&layer), "amd64");
     client.push(&store, &target, &PushOptions::default(), &|_| {}).unwrap();
     let mut bad = layer.clone();
     bad[1000] ^= 0xff;
