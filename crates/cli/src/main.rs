@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -235,6 +240,26 @@ enum VolumeCmd {
 }
 
 #[derive(Subcommand)]
+enum NetworkCmd {
+    /// Create a network
+    Create(commands::network::CreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(commands::network::LsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(commands::network::InspectArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(commands::network::RmArgs),
+    /// Connect a container to a network
+    Connect(commands::network::ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(commands::network::DisconnectArgs),
+    /// Remove all unused networks
+    Prune(commands::network::PruneArgs),
+}
+
+#[derive(Subcommand)]
 enum ImageCmd {
     /// List images
     #[command(visible_alias = "list")]
@@ -320,6 +345,13 @@ fn main() {
         Cmd::Volume { cmd: VolumeCmd::Prune(a) } => commands::volume::prune(g, a),
         Cmd::Volume { cmd: VolumeCmd::Export(a) } => commands::volume::export(g, a),
         Cmd::Volume { cmd: VolumeCmd::Import(a) } => commands::volume::import(g, a),
+        Cmd::Network { cmd: NetworkCmd::Create(a) } => commands::network::create(g, a),
+        Cmd::Network { cmd: NetworkCmd::Ls(a) } => commands::network::ls(g, a),
+        Cmd::Network { cmd: NetworkCmd::Inspect(a) } => commands::network::inspect(g, a),
+        Cmd::Network { cmd: NetworkCmd::Rm(a) } => commands::network::rm(g, a),
+        Cmd::Network { cmd: NetworkCmd::Connect(a) } => commands::network::connect(g, a),
+        Cmd::Network { cmd: NetworkCmd::Disconnect(a) } => commands::network::disconnect(g, a),
+        Cmd::Network { cmd: NetworkCmd::Prune(a) } => commands::network::prune(g, a),
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::Ls(a) } => commands::images::list(g, a),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => commands::images::import(g, a),
         Cmd::Tag(a) | Cmd::Image { cmd: ImageCmd::Tag(a) } => commands::images::tag(g, a),

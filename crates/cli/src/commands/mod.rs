@@ -8,6 +8,7 @@ pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod registry;
 pub mod run;

@@ -266,11 +266,11 @@ pub struct PruneArgs {
     volumes: bool,
 }
 
-/// `system prune`: stopped containers, unused volumes (with --volumes), dangling (or
+/// `system prune`: stopped containers, unused networks, unused volumes (with --volumes), dangling (or
 /// all unused) images, in docker's order and words.
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
     if !a.force {
-        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
         if a.volumes {
             w.push_str("  - all anonymous volumes not used by at least one container\n");
         }
@@ -280,6 +280,7 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
         }
     }
     let mut reclaimed = super::containers::prune_containers(g, &a.filter)?;
+    super::network::prune_networks(g, &a.filter)?;
     if a.volumes {
         // Volumes have no `until` filter in docker either.
         let vf: Vec<String> = a.filter.iter().filter(|f| !f.starts_with("until=")).cloned().collect();
