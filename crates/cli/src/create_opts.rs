@@ -340,7 +340,7 @@ impl ContainerOptions {
 
         let mut ports = Ports::default();
         for p in &self.publish {
-            values::add_publish(&mut ports, p).map_err(pe)?;
+            values::add_publish(&mut ports, &values::publish_standard_notation(p).map_err(pe)?).map_err(pe)?;
         }
         for e in &self.expose {
             values::add_expose(&mut ports, e).map_err(pe)?;
@@ -417,42 +417,63 @@ impl ContainerOptions {
             None => None,
         };
 
-        // The network: the first --network is the mode; aliases and --ip go to its
-        // endpoint, as docker's CLI does for a single network.
-        let network_mode = self.network.first().cloned().unwrap_or_else(|| "default".to_owned());
-        let mut endpoints = Map::new();
-        for (i, n) in self.network.iter().enumerate() {
-            let mut ep = Map::new();
-            if i == 0 {
-                if !self.network_alias.is_empty() {
-                    ep.insert("Aliases".into(), json!(self.network_alias));
-                }
-                let mut ipam = Map::new();
-                if let Some(ip) = &self.ip {
-                    ipam.insert("IPv4Address".into(), values::ip_address(ip).map_err(|e| fe("--ip", ip, e))?.into());
-                }
-                if let Some(ip) = &self.ip6 {
-                    ipam.insert("IPv6Address".into(), values::ip_address(ip).map_err(|e| fe("--ip6", ip, e))?.into());
-                }
-                if !ipam.is_empty() {
-                    ep.insert("IPAMConfig".into(), ipam.into());
-                }
-                if let Some(mac) = &self.mac_address {
-                    ep.insert("MacAddress".into(), mac.clone().into());
-                }
-            }
-            endpoints.insert(n.clone(), ep.into());
+        // The network, as docker's parseNetworkOpts: the first --network is the mode
+        // and takes --network-alias/--ip/--ip6/--mac-address; no --network is the
+        // "default" endpoint; one --network with nothing to say sends no endpoint.
+        let mut attachments = self.network.iter().map(|n| values::network_attachment(n).map_err(|e| fe("--network", n, e))).collect::<Result<Vec<_>, _>>()?;
+        let network_mode = attachments.first().map(|a| a.target.clone()).unwrap_or_else(|| "default".to_owned());
+        let single = attachments.len() == 1;
+        let mut first = values::NetworkAttachment { target: "default".into(), ..Default::default() };
+        let first = match attachments.first_mut() {
+            Some(a) => a,
+            None => &mut first,
+        };
+        if !first.aliases.is_empty() && !self.network_alias.is_empty() {
+            return Err(pe("conflicting options: cannot specify both --network-alias and per-network alias".into()));
         }
-        if self.network.is_empty() && (!self.network_alias.is_empty() || self.ip.is_some() || self.ip6.is_some()) {
-            // Docker needs a user-defined network for these; the daemon says so.
-            let mut ep = Map::new();
-            if !self.network_alias.is_empty() {
-                ep.insert("Aliases".into(), json!(self.network_alias));
+        if first.ipv4.is_some() && self.ip.is_some() {
+            return Err(pe("conflicting options: cannot specify both --ip and per-network IPv4 address".into()));
+        }
+        if first.ipv6.is_some() && self.ip6.is_some() {
+            return Err(pe("conflicting options: cannot specify both --ip6 and per-network IPv6 address".into()));
+        }
+        if first.mac.is_some() && self.mac_address.is_some() {
+            return Err(pe("conflicting options: cannot specify both --mac-address and per-network MAC address".into()));
+        }
+        if !self.network_alias.is_empty() {
+            first.aliases = self.network_alias.clone();
+        }
+        if let Some(ip) = &self.ip {
+            first.ipv4 = Some(values::ip_flag(ip).map_err(|e| fe("--ip", ip, e))?);
+        }
+        if let Some(ip) = &self.ip6 {
+            first.ipv6 = Some(values::ip_flag(ip).map_err(|e| fe("--ip6", ip, e))?);
+        }
+        if let Some(mac) = &self.mac_address {
+            first.mac = Some(mac.clone());
+        }
+        let mut endpoints = Map::new();
+        if self.network.is_empty() {
+            endpoints.insert("default".into(), first.endpoint().map_err(pe)?);
+        }
+        let (mut user_defined, mut builtin) = (false, false);
+        for (i, a) in attachments.iter().enumerate() {
+            if values::is_user_defined_network(&a.target) {
+                user_defined = true;
+            } else {
+                builtin = true;
             }
-            if let Some(ip) = &self.ip {
-                ep.insert("IPAMConfig".into(), json!({"IPv4Address": values::ip_address(ip).map_err(|e| fe("--ip", ip, e))?}));
+            let ep = a.endpoint().map_err(pe)?;
+            if endpoints.contains_key(&a.target) {
+                return Err(pe(format!("network \"{}\" is specified multiple times", a.target)));
             }
-            endpoints.insert("default".into(), ep.into());
+            if i == 0 && single && ep.as_object().is_some_and(Map::is_empty) {
+                continue;
+            }
+            endpoints.insert(a.target.clone(), ep);
+        }
+        if user_defined && builtin {
+            return Err(pe("conflicting options: cannot attach both user-defined and non-user-defined network-modes".into()));
         }
 
         let mut config = Map::new();
@@ -708,6 +729,88 @@ mod tests {
         assert_eq!(b["HostConfig"]["AutoRemove"], true);
         let b = body(&["--no-healthcheck", "busybox"]).unwrap();
         assert_eq!(b["Healthcheck"], json!({"Test": ["NONE"]}));
+    }
+
+    #[test]
+    fn networks_map_like_docker() {
+        // No --network: the "default" endpoint, empty.
+        let b = body(&["busybox"]).unwrap();
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {"default": {}}}));
+        // One network and nothing for it: no endpoint (the daemon makes it).
+        for n in ["none", "host", "bridge", "net1", "container:web"] {
+            let b = body(&["--network", n, "busybox"]).unwrap();
+            assert_eq!(b["HostConfig"]["NetworkMode"], n);
+            assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}), "{n}");
+        }
+        let b = body(&["--network", "net1", "--network-alias", "web", "--network-alias", "www", "--ip", "10.231.0.9", "busybox"]).unwrap();
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({"net1": {"Aliases": ["web", "www"], "IPAMConfig": {"IPv4Address": "10.231.0.9"}}}));
+        // --ip without a network goes to "default" (the daemon refuses it, as docker's).
+        let b = body(&["--ip", "10.231.0.9", "busybox"]).unwrap();
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({"default": {"IPAMConfig": {"IPv4Address": "10.231.0.9"}}}));
+        // Two networks: each its endpoint, the legacy flags on the first.
+        let b = body(&["--network", "a", "--network", "b", "--network-alias", "x", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["NetworkMode"], "a");
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({"a": {"Aliases": ["x"]}, "b": {}}));
+        // The long syntax.
+        let b = body(&["--network", "name=a,alias=w1,ip=10.231.1.5,driver-opt=com.x=1", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["NetworkMode"], "a");
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({"a": {"Aliases": ["w1"], "IPAMConfig": {"IPv4Address": "10.231.1.5"}, "DriverOpts": {"com.x": "1"}}}));
+        // --dns and --add-host go to HostConfig.
+        let b = body(&["--dns", "10.0.0.53", "--add-host", "db:10.0.0.2", "--add-host", "gw=host-gateway", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["Dns"], json!(["10.0.0.53"]));
+        assert_eq!(b["HostConfig"]["ExtraHosts"], json!(["db:10.0.0.2", "gw:host-gateway"]));
+    }
+
+    #[test]
+    fn bad_networks_fail_like_docker() {
+        let e = body(&["--network-alias", "web", "busybox"]).unwrap_err();
+        assert!(e.starts_with("berth: network-scoped aliases are only supported for user-defined networks"), "{e}");
+        assert!(body(&["--network", "bridge", "--network-alias", "web", "busybox"]).unwrap_err().contains("only supported for user-defined networks"));
+        assert!(body(&["--network", "a", "--network", "a", "busybox"]).unwrap_err().contains("network \"a\" is specified multiple times"));
+        assert!(body(&["--network", "a", "--network", "host", "busybox"]).unwrap_err().contains("cannot attach both user-defined and non-user-defined"));
+        assert!(body(&["--network", "name=a,alias=x", "--network-alias", "y", "busybox"]).unwrap_err().contains("cannot specify both --network-alias and per-network alias"));
+        assert!(body(&["--network", "alias=x", "busybox"]).unwrap_err().contains("network name/id is not specified"));
+        assert!(body(&["--network", "name=a,colour=red", "busybox"]).unwrap_err().contains("invalid field key colour"));
+        let e = body(&["--network", "n", "--ip", "10.1.1", "busybox"]).unwrap_err();
+        assert!(e.starts_with("invalid argument \"10.1.1\" for \"--ip\" flag: invalid string being converted to IP address: 10.1.1"), "{e}");
+        assert!(body(&["--network", "n", "--mac-address", "zz", "busybox"]).unwrap_err().contains("zz is not a valid mac address"));
+    }
+
+    #[test]
+    fn publish_maps_like_docker() {
+        let b = body(&["-p", "127.0.0.1:8080:80", "-p", "53:53/udp", "-p", "9000", "-p", "7000-7002:8000-8002", "busybox"]).unwrap();
+        let h = &b["HostConfig"];
+        assert_eq!(h["PortBindings"]["80/tcp"], json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}]));
+        assert_eq!(h["PortBindings"]["53/udp"], json!([{"HostIp": "", "HostPort": "53"}]));
+        assert_eq!(h["PortBindings"]["9000/tcp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert_eq!(h["PortBindings"]["8001/tcp"], json!([{"HostIp": "", "HostPort": "7001"}]));
+        assert_eq!(b["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "9000/tcp": {}, "8000/tcp": {}, "8001/tcp": {}, "8002/tcp": {}}));
+        assert_eq!(h["PublishAllPorts"], false);
+        // One container port, a host range: the daemon picks in the range.
+        let b = body(&["-p", "8000-8010:80", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"], json!([{"HostIp": "", "HostPort": "8000-8010"}]));
+        // The same port twice: two bindings.
+        let b = body(&["-p", "8080:80", "-p", "127.0.0.1:8081:80", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"].as_array().unwrap().len(), 2);
+        // The long syntax.
+        let b = body(&["-p", "target=80,published=8080,protocol=udp", "busybox"]).unwrap();
+        assert_eq!(b["HostConfig"]["PortBindings"]["80/udp"], json!([{"HostIp": "", "HostPort": "8080"}]));
+        // -P with --expose: PublishAllPorts and the exposed ports, no bindings.
+        let b = body(&["-P", "--expose", "80", "busybox"]).unwrap();
+        assert_eq!((b["HostConfig"]["PublishAllPorts"].clone(), b["ExposedPorts"].clone(), b["HostConfig"]["PortBindings"].clone()), (json!(true), json!({"80/tcp": {}}), json!({})));
+    }
+
+    #[test]
+    fn bad_publish_fails_like_docker() {
+        let run_err = |m: &str| format!("berth: {m}\n\nRun 'berth run --help' for more information");
+        assert_eq!(body(&["-p", "x", "busybox"]).unwrap_err(), run_err("invalid containerPort: x"));
+        assert_eq!(body(&["-p", "+80", "busybox"]).unwrap_err(), run_err("invalid containerPort: +80"));
+        assert_eq!(body(&["-p", "80:", "busybox"]).unwrap_err(), run_err("no port specified: 80:<empty>"));
+        assert_eq!(body(&["-p", "abc:80", "busybox"]).unwrap_err(), run_err("invalid hostPort: abc"));
+        assert_eq!(body(&["-p", "1.2.3.4.5:80:80", "busybox"]).unwrap_err(), run_err("invalid IP address: 1.2.3.4.5"));
+        assert_eq!(body(&["-p", "80/icmp", "busybox"]).unwrap_err(), run_err("invalid proto: icmp"));
+        assert_eq!(body(&["-p", "1-3:1-2", "busybox"]).unwrap_err(), run_err("invalid ranges specified for container and host Ports: 1-2 and 1-3"));
+        assert_eq!(body(&["-p", "target=80,bad", "busybox"]).unwrap_err(), run_err("invalid publish opts format (should be name=value but got 'bad')"));
     }
 
     #[test]

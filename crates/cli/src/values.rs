@@ -115,7 +115,13 @@ pub fn nano_cpus(s: &str) -> Result<i64, String> {
 
 /// nat's `ParsePortRange`: `80` or `8000-8010`, each a u16.
 fn port_range(s: &str) -> Result<(u16, u16), String> {
-    let parse = |p: &str| p.parse::<u16>().map_err(|e| format!("invalid port {p}: {e}"));
+    // Go's ParseUint: digits only (Rust's parse would take a leading '+').
+    let parse = |p: &str| {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("strconv.ParseUint: parsing \"{p}\": invalid syntax"));
+        }
+        p.parse::<u16>().map_err(|_| format!("strconv.ParseUint: parsing \"{p}\": value out of range"))
+    };
     match s.split_once('-') {
         None => {
             let p = parse(s)?;
@@ -192,6 +198,123 @@ pub fn add_publish(ports: &mut Ports, spec: &str) -> Result<(), String> {
         ports.bindings.entry(port).or_default().push(json!({"HostIp": ip, "HostPort": host_port}));
     }
     Ok(())
+}
+
+/// docker's `convertToStandardNotation`: `-p target=80,published=8080,protocol=udp`
+/// (the long syntax) into `8080:80/udp`; anything without `=` as it is.
+pub fn publish_standard_notation(spec: &str) -> Result<String, String> {
+    if !spec.contains('=') {
+        return Ok(spec.to_owned());
+    }
+    let mut params: BTreeMap<&str, &str> = BTreeMap::from([("protocol", "tcp")]);
+    for param in spec.split(',') {
+        match param.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                params.insert(k, v);
+            }
+            _ => return Err(format!("invalid publish opts format (should be name=value but got '{param}')")),
+        }
+    }
+    let get = |k: &str| params.get(k).copied().unwrap_or("");
+    Ok(format!("{}:{}/{}", get("published"), get("target"), get("protocol")))
+}
+
+/// One `--network` value: a name, or docker's long syntax
+/// `name=NET,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,driver-opt=k=v,gw-priority=N`.
+#[derive(Debug, Default, Clone)]
+pub struct NetworkAttachment {
+    pub target: String,
+    pub aliases: Vec<String>,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub mac: Option<String>,
+    pub link_local: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub gw_priority: i64,
+}
+
+pub fn network_attachment(value: &str) -> Result<NetworkAttachment, String> {
+    if !value.contains('=') {
+        return Ok(NetworkAttachment { target: value.to_owned(), ..Default::default() });
+    }
+    let mut a = NetworkAttachment::default();
+    for field in value.split(',') {
+        let (key, val) = field.split_once('=').filter(|(k, _)| !k.trim().is_empty()).ok_or_else(|| format!("invalid field {field}"))?;
+        let val = val.trim();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "name" => a.target = val.to_owned(),
+            "alias" => a.aliases.push(val.to_owned()),
+            "ip" => a.ipv4 = Some(ip_flag(val)?),
+            "ip6" => a.ipv6 = Some(ip_flag(val)?),
+            "mac-address" => a.mac = Some(val.to_owned()),
+            "link-local-ip" => a.link_local.push(ip_flag(val)?),
+            "driver-opt" => {
+                let (k, v) = val.split_once('=').ok_or_else(|| format!("invalid key value pair format in driver options: {val}"))?;
+                a.driver_opts.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+            "gw-priority" => a.gw_priority = val.parse().map_err(|_| format!("invalid gw-priority: {val}"))?,
+            other => return Err(format!("invalid field key {other}")),
+        }
+    }
+    if a.target.is_empty() {
+        return Err("network name/id is not specified".into());
+    }
+    Ok(a)
+}
+
+/// Whether a network mode names a user-defined network (not default, bridge, host,
+/// none or container:…), as docker's `NetworkMode.IsUserDefined`.
+pub fn is_user_defined_network(mode: &str) -> bool {
+    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
+impl NetworkAttachment {
+    /// The endpoint settings docker's `parseNetworkAttachmentOpt` builds (only the
+    /// fields that are set).
+    pub fn endpoint(&self) -> Result<Value, String> {
+        if self.target.trim().is_empty() {
+            return Err("no name set for network".into());
+        }
+        if !is_user_defined_network(&self.target) && !self.aliases.is_empty() {
+            return Err("network-scoped aliases are only supported for user-defined networks".into());
+        }
+        let mut ep = Map::new();
+        if !self.aliases.is_empty() {
+            ep.insert("Aliases".into(), json!(self.aliases));
+        }
+        if !self.driver_opts.is_empty() {
+            ep.insert("DriverOpts".into(), json!(self.driver_opts));
+        }
+        if self.ipv4.is_some() || self.ipv6.is_some() || !self.link_local.is_empty() {
+            let mut ipam = Map::new();
+            if let Some(ip) = &self.ipv4 {
+                ipam.insert("IPv4Address".into(), json!(ip));
+            }
+            if let Some(ip) = &self.ipv6 {
+                ipam.insert("IPv6Address".into(), json!(ip));
+            }
+            if !self.link_local.is_empty() {
+                ipam.insert("LinkLocalIPs".into(), json!(self.link_local));
+            }
+            ep.insert("IPAMConfig".into(), ipam.into());
+        }
+        if let Some(mac) = &self.mac {
+            let ok = mac.trim().split(':').count() == 6 && mac.trim().split(':').all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
+            if !ok {
+                return Err(format!("{mac} is not a valid mac address"));
+            }
+            ep.insert("MacAddress".into(), json!(mac.trim()));
+        }
+        if self.gw_priority != 0 {
+            ep.insert("GwPriority".into(), json!(self.gw_priority));
+        }
+        Ok(Value::Object(ep))
+    }
+}
+
+/// `--ip`/`--ip6`: pflag's IP flag (`invalid string being converted to IP address`).
+pub fn ip_flag(s: &str) -> Result<String, String> {
+    s.trim().parse::<IpAddr>().map(|ip| ip.to_string()).map_err(|_| format!("invalid string being converted to IP address: {s}"))
 }
 
 /// One `--expose` value: a port or range, optional protocol, no host part.

@@ -216,30 +216,72 @@ pub fn port(g: &Global, a: PortArgs) -> CmdResult {
             format!("{ip}:{hp}")
         }
     };
+    // docker's runPort: one line per binding, `net.JoinHostPort(HostIp, HostPort)`,
+    // all lines in natural order.
+    let mut out: Vec<String> = Vec::new();
     if let Some(p) = &a.port {
-        let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+        let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), ""));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+            return Err(fail(format!("Error: invalid port ({port}): strconv.ParseUint: parsing \"{port}\": invalid syntax")));
+        }
         let key = format!("{port}/{proto}");
         match ports.get(&key).and_then(Value::as_array).filter(|b| !b.is_empty()) {
-            Some(bs) => {
-                for b in bs {
-                    println!("{}", fmt_binding(b));
-                }
-                Ok(())
-            }
-            None => Err(fail(format!("Error: No public port '{key}' published for {}", a.container))),
+            Some(bs) => out.extend(bs.iter().map(fmt_binding)),
+            None => return Err(fail(format!("Error: No public port '{p}' published for {}", a.container))),
         }
     } else {
-        let mut keys: Vec<&String> = ports.keys().collect();
-        keys.sort_by_key(|k| {
-            let (n, proto) = k.split_once('/').unwrap_or((k.as_str(), ""));
-            (n.parse::<u32>().unwrap_or(0), proto.to_owned())
-        });
-        for k in keys {
-            for b in ports[k].as_array().into_iter().flatten() {
-                println!("{k} -> {}", fmt_binding(b));
+        for (k, bs) in &ports {
+            for b in bs.as_array().into_iter().flatten() {
+                out.push(format!("{k} -> {}", fmt_binding(b)));
             }
         }
-        Ok(())
+    }
+    out.sort_by(|x, y| natural_cmp(x, y));
+    for l in out {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// Natural order (digit runs compared as numbers), as docker's `sortorder.NaturalLess`.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut v = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                v.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        v
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for ((da, xa), (db, xb)) in ca.iter().zip(cb.iter()) {
+        let o = if *da && *db {
+            let (ta, tb) = (xa.trim_start_matches('0'), xb.trim_start_matches('0'));
+            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then_with(|| xa.len().cmp(&xb.len()))
+        } else {
+            xa.cmp(xb)
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn port_lines_in_natural_order() {
+        let mut v = vec!["8080/tcp -> 0.0.0.0:1", "80/udp -> 0.0.0.0:5", "443/tcp -> [::]:2", "80/tcp -> [::]:8080", "80/tcp -> 0.0.0.0:8080"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080", "80/udp -> 0.0.0.0:5", "443/tcp -> [::]:2", "8080/tcp -> 0.0.0.0:1"]);
     }
 }
 
