@@ -61,6 +61,12 @@ struct FileConfig {
     /// (Docker's certs.d layout; default /etc/berth/certs.d).
     #[serde(rename = "certs-dir")]
     certs_dir: Option<PathBuf>,
+    /// The default bridge network's gateway address and prefix (`172.17.0.1/16`).
+    bip: Option<String>,
+    /// berth's own key: the host bridge of the default network (default berth0). Its
+    /// nftables table is `berth` for berth0, `berth_<bridge>` otherwise, so several
+    /// daemons (tests) never touch each other's rules.
+    bridge: Option<String>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -102,6 +108,14 @@ pub struct Config {
     /// How registries are reached (daemon.json's insecure-registries, registry-mirrors,
     /// certs-dir).
     pub registries: RegistryConfig,
+    pub network: NetworkConfig,
+}
+
+/// The default bridge network's settings.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkConfig {
+    pub bip: Option<String>,
+    pub bridge: Option<String>,
 }
 
 /// Registry access settings.
@@ -163,6 +177,7 @@ impl Config {
                 mirrors: file.registry_mirrors.clone().unwrap_or_default(),
                 certs_dir: file.certs_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
             },
+            network: NetworkConfig { bip: file.bip.clone(), bridge: file.bridge.clone() },
         })
     }
 }

@@ -97,6 +97,23 @@ impl Events {
         self.publish("volume", action, name, None, attrs);
     }
 
+    /// `network create|destroy`.
+    pub fn network(&self, id: &str, name: &str, action: &str) {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("name".into(), json!(name));
+        attrs.insert("type".into(), json!("bridge"));
+        self.publish("network", action, id, None, attrs);
+    }
+
+    /// `network connect|disconnect` of a container.
+    pub fn network_container(&self, id: &str, name: &str, action: &str, container: &str) {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("container".into(), json!(container));
+        attrs.insert("name".into(), json!(name));
+        attrs.insert("type".into(), json!("bridge"));
+        self.publish("network", action, id, None, attrs);
+    }
+
     pub fn container_die(&self, id: &str, code: i32) {
         let (from, mut attrs) = self.container_attrs(id);
         attrs.insert("exitCode".into(), json!(code.to_string()));

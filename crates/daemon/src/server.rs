@@ -22,6 +22,21 @@ pub async fn run(cfg: Config) -> Result<()> {
     let pidfile = PidFile::create(&cfg.pidfile)?;
     let cfg2 = cfg.clone();
     let state: AppState = Arc::new(tokio::task::spawn_blocking(move || State::open(&cfg2)).await??);
+    // Networks first: leftovers of containers that are gone (berthd killed -9 mid-way)
+    // are removed, bridges, rules, port reservations and DNS servers rebuilt.
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let running: std::collections::HashSet<String> = st.containers.all().iter().map(|e| e.get()).filter(|c| c.running()).map(|c| c.id).collect();
+        match st.network.cleanup_orphans(&running) {
+            Ok(r) => tracing::debug!("network cleanup: {r:?}"),
+            Err(e) => tracing::warn!("cleaning up networks of gone containers: {e}"),
+        }
+        // A host without nftables still runs containers with --network none/host.
+        if let Err(e) = st.network.reconcile() {
+            tracing::error!("restoring networks: {e}");
+        }
+    })
+    .await?;
     // Containers that ran under the previous berthd: re-adopt their shims (live restore).
     crate::containers::lifecycle::restore(&state).await;
     let app = app(state.clone());

@@ -15,6 +15,9 @@ use crate::events::Events;
 
 pub struct State {
     pub images: ImageStore,
+    /// Networks, endpoints, published ports and the embedded DNS (blocking API: call
+    /// from spawn_blocking).
+    pub network: Arc<berth_network::NetworkManager>,
     pub volumes: berth_volume::VolumeStore,
     pub containers: Arc<Registry>,
     pub execs: Execs,
@@ -47,9 +50,11 @@ impl State {
         if let Err(e) = volumes.prune_orphans() {
             tracing::warn!("cleaning volume directories: {e}");
         }
+        let network = Arc::new(open_network(cfg, data_root)?);
         let engine_id = engine_id(data_root)?;
         Ok(State {
             images,
+            network,
             volumes,
             events: Events::new(containers.clone()),
             containers,
@@ -113,4 +118,17 @@ fn registry_client(cfg: &Config) -> berth_registry::Registry {
         ..Default::default()
     };
     berth_registry::Registry::new(options).with_blob_sources(berth_registry::BlobSources::new(cfg.data_root.join("registry/blob-sources")))
+}
+
+/// The network manager for this daemon: its default bridge and nftables table from the
+/// config, netns files under the exec root, the embedded DNS on this tokio runtime.
+fn open_network(cfg: &Config, data_root: &Path) -> Result<berth_network::NetworkManager> {
+    let mut nc = berth_network::Config::new(data_root.join("berth.db"), &cfg.exec_root);
+    nc.bip = cfg.network.bip.clone();
+    if let Some(b) = cfg.network.bridge.as_deref().filter(|b| !b.is_empty() && *b != "berth0") {
+        nc.default_bridge = b.to_owned();
+        nc.nft_table = format!("berth_{}", b.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    }
+    let dns = berth_network::Dns::new(tokio::runtime::Handle::current());
+    berth_network::NetworkManager::open(nc, Some(dns)).context("opening the network store")
 }

@@ -60,16 +60,29 @@ pub struct Daemon {
     child: Child,
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
+    /// This daemon's default bridge (its own, so parallel tests never share one).
+    pub bridge: String,
+}
+
+/// A bridge name and a /24 for the default network of each test daemon, unique in
+/// this process (test binaries run one at a time).
+fn default_network() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    (format!("bt{}x{}", pid % 100_000, n), format!("10.{}.{}.1/24", 100 + pid % 100, n % 250))
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
         let sock = dir.path().join("berth.sock");
-        // An explicit, empty daemon.json keeps the host's /etc/berth/daemon.json out of tests.
-        std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
+        // An explicit daemon.json keeps the host's /etc/berth/daemon.json out of tests;
+        // it gives this daemon its own default bridge and subnet.
+        let (bridge, bip) = default_network();
+        std::fs::write(dir.path().join("daemon.json"), format!(r#"{{"bridge": "{bridge}", "bip": "{bip}"}}"#)).expect("daemon.json");
         let child = Self::spawn(dir.path(), &sock);
-        let mut d = Daemon { child, dir, sock };
+        let mut d = Daemon { child, dir, sock, bridge };
         d.wait_ready();
         d
     }
@@ -208,12 +221,23 @@ impl Drop for Daemon {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.remove_default_network();
+    }
+}
+
+impl Daemon {
+    /// Removes this daemon's default bridge and nftables table (user networks are the
+    /// tests' to remove).
+    fn remove_default_network(&self) {
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).stderr(Stdio::null()).status();
+        let table = format!("berth_{}", self.bridge);
+        let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
     }
 }
 

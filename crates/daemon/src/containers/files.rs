@@ -16,6 +16,8 @@ pub struct NetFiles<'a> {
     pub dns: &'a [String],
     pub dns_search: &'a [String],
     pub dns_options: &'a [String],
+    /// On a user network: the embedded DNS at 127.0.0.11 answers (and forwards).
+    pub embedded_dns: bool,
 }
 
 pub fn hosts(f: &NetFiles) -> String {
@@ -65,6 +67,12 @@ pub fn resolv_conf(host: &str, f: &NetFiles) -> String {
     if !f.dns.is_empty() {
         servers = f.dns.to_vec();
     }
+    if f.embedded_dns {
+        // Docker's: the resolver at 127.0.0.11 names containers and forwards the rest.
+        servers = vec![berth_network::DNS_ADDR.to_string()];
+        options.retain(|o| !o.starts_with("ndots:"));
+        options.insert(0, "ndots:0".into());
+    }
     if servers.is_empty() {
         servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
     }
@@ -102,7 +110,7 @@ mod tests {
     use super::*;
 
     fn files<'a>(extra: &'a [String], dns: &'a [String]) -> NetFiles<'a> {
-        NetFiles { hostname: "abc", domainname: "", extra_hosts: extra, addresses: &[], dns, dns_search: &[], dns_options: &[] }
+        NetFiles { hostname: "abc", domainname: "", extra_hosts: extra, addresses: &[], dns, dns_search: &[], dns_options: &[], embedded_dns: false }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use berth_image::snapshot::{self, SnapshotDirs};
 use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
-use super::{files, mounts, names, shim, spec, user, Entry};
+use super::{files, mounts, names, networking, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -139,11 +139,6 @@ fn validate_host_config(hc: &HostConfig) -> ApiResult<()> {
             return bad("conflicting options: cannot specify both --restart and --rm".into());
         }
     }
-    if let Some(n) = hc.network_mode.as_deref() {
-        if !(n.is_empty() || matches!(n, "default" | "bridge" | "host" | "none") || n.starts_with("container:")) {
-            return Err(ApiError::not_found(format!("network {n} not found")));
-        }
-    }
     if let Some(o) = hc.oom_score_adj {
         if !(-1000..=1000).contains(&o) {
             return bad(format!("Invalid value {o}, range for oom score adj is [-1000, 1000]"));
@@ -174,6 +169,8 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
     .await??;
     let mut hc = body.host_config.clone().unwrap_or_default();
     validate_host_config(&hc)?;
+    let extra_nets: Vec<String> = body.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref()).map(|m| m.keys().filter(|k| *k != "default").cloned().collect()).unwrap_or_default();
+    networking::validate(state, hc.network_mode.as_deref().unwrap_or(""), &extra_nets)?;
     if hc.network_mode.as_deref().unwrap_or("").is_empty() {
         hc.network_mode = Some("bridge".into());
     }
@@ -428,6 +425,8 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let _ = snapshot::unmount(&dirs.merged);
     snapshot::mount_overlay(state.images.layers(), &img.chain_ids, &dirs)?;
     mounts::setup(state, &c.id, &c.mounts, &dirs.merged)?;
+    let net = networking::setup(state, c)?;
+    let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();
     let u = user::resolve(&dirs.merged, c.config.user.as_deref().unwrap_or(""), c.host_config.group_add.as_deref().unwrap_or(&[])).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(wd) = c.config.working_dir.as_deref().filter(|w| !w.is_empty() && *w != "/") {
         // Docker creates a missing working directory (owned by the container's user).
@@ -465,10 +464,11 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
             hostname: &hostname,
             domainname: c.config.domainname.as_deref().unwrap_or(""),
             extra_hosts: hc.extra_hosts.as_ref().unwrap_or(&none),
-            addresses: &[],
+            addresses: &addresses,
             dns: hc.dns.as_ref().unwrap_or(&none),
             dns_search: hc.dns_search.as_ref().unwrap_or(&none),
             dns_options: hc.dns_options.as_ref().unwrap_or(&none),
+            embedded_dns: net.embedded_dns,
         },
     )?;
     let peer = |word: &str| -> anyhow::Result<i64> {
@@ -481,7 +481,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
-    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir }, &peer)?;
+    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer)?;
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;
@@ -492,6 +492,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
 fn unmount_all(state: &AppState, c: &Container, dir: &Path) {
     unmount_rootfs(dir);
     mounts::release(state, &c.id, &c.mounts);
+    networking::release(state, &c.id);
 }
 
 fn unmount_rootfs(dir: &Path) {

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod names;
+pub mod networking;
 pub mod record;
 pub mod shim;
 pub mod spec;

@@ -35,6 +35,8 @@ pub struct Paths<'a> {
     pub rootfs: &'a Path,
     /// Holds hostname, hosts, resolv.conf.
     pub dir: &'a Path,
+    /// The network namespace berthd prepared (bridge networks and `none`).
+    pub netns: Option<&'a Path>,
 }
 
 /// Namespaces other containers' processes are joined through (`--network container:x`,
@@ -341,7 +343,7 @@ fn rlimits(hc: &HostConfig) -> Result<Vec<Value>> {
 
 /// The namespaces: new ones, except where HostConfig shares the host's or another
 /// container's.
-fn namespaces(hc: &HostConfig, peer: &PeerPid<'_>) -> Result<Vec<Value>> {
+fn namespaces(hc: &HostConfig, peer: &PeerPid<'_>, netns: Option<&Path>) -> Result<Vec<Value>> {
     let mut ns = vec![json!({ "type": "mount" })];
     let mut add = |typ: &str, mode: Option<&str>, host_ok: bool| -> Result<()> {
         match mode.unwrap_or("") {
@@ -361,7 +363,10 @@ fn namespaces(hc: &HostConfig, peer: &PeerPid<'_>) -> Result<Vec<Value>> {
     add("pid", hc.pid_mode.as_deref(), true)?;
     add("ipc", hc.ipc_mode.as_deref(), true)?;
     add("uts", hc.uts_mode.as_deref(), true)?;
-    add("network", hc.network_mode.as_deref(), true)?;
+    match netns {
+        Some(p) => ns.push(json!({ "type": "network", "path": p.to_string_lossy() })),
+        None => add("network", hc.network_mode.as_deref(), true)?,
+    }
     // Docker's default on cgroup v1 is the host's cgroup namespace, private on v2.
     let cgroupns = hc.cgroupns_mode.as_ref().map(|m| m.to_string());
     let private = match cgroupns.as_deref() {
@@ -432,7 +437,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         None => format!("/berth/{}", c.id),
     };
     let mut linux = json!({
-        "namespaces": namespaces(hc, peer)?,
+        "namespaces": namespaces(hc, peer, paths.netns)?,
         "resources": resources(hc, rules),
         "cgroupsPath": cgroups_path,
         "devices": dev_nodes,
@@ -535,7 +540,7 @@ mod tests {
         c.host_config.network_mode = Some("host".into());
         let u = ExecUser { uid: 1, gid: 2, additional_gids: vec![], home: "/".into() };
         let dir = Path::new("/c");
-        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir }, &|_| bail!("no peers")).unwrap();
+        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers")).unwrap();
         assert_eq!(s["linux"]["resources"]["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(s["linux"]["resources"]["cpu"], json!({"period": 100000, "quota": 150000}));
         assert_eq!(s["linux"]["resources"]["pids"]["limit"], 20);

@@ -12,7 +12,7 @@ use berth_api::models::ContainerCreateBody;
 use berth_api::Filters;
 use serde_json::{json, Value};
 
-use crate::containers::{lifecycle, logs, record::Container, status, Entry};
+use crate::containers::{lifecycle, logs, networking, record::Container, status, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::state::AppState;
@@ -47,36 +47,8 @@ fn find(state: &AppState, id: &str) -> ApiResult<Arc<Entry>> {
     state.containers.find(id)
 }
 
-fn ports_of(c: &Container) -> Vec<Value> {
-    let mut v: Vec<Value> = c
-        .config
-        .exposed_ports
-        .iter()
-        .flatten()
-        .filter_map(|(k, _)| {
-            let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
-            Some(json!({ "PrivatePort": port.parse::<u16>().ok()?, "Type": proto }))
-        })
-        .collect();
-    v.sort_by_key(|p| p["PrivatePort"].as_u64());
-    v
-}
-
 fn network_mode(c: &Container) -> String {
     c.host_config.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "bridge".into())
-}
-
-fn networks(c: &Container) -> Value {
-    let mode = network_mode(c);
-    if mode.starts_with("container:") {
-        return json!({});
-    }
-    let name = if mode == "default" { "bridge".to_owned() } else { mode };
-    json!({ name: {
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-    }})
 }
 
 fn mounts_of(c: &Container) -> Vec<Value> {
@@ -88,7 +60,7 @@ fn created_unix(c: &Container) -> i64 {
 }
 
 /// The `docker ps` row.
-fn summary(c: &Container, size: Option<(i64, i64)>) -> Value {
+fn summary(state: &AppState, c: &Container, size: Option<(i64, i64)>) -> Value {
     let mut v = json!({
         "Id": c.id,
         "Names": [format!("/{}", c.name)],
@@ -96,12 +68,12 @@ fn summary(c: &Container, size: Option<(i64, i64)>) -> Value {
         "ImageID": c.image_id,
         "Command": c.command_line(),
         "Created": created_unix(c),
-        "Ports": ports_of(c),
+        "Ports": networking::ports_json(state, c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
         "State": c.state.status,
         "Status": status::status_line(c),
         "HostConfig": { "NetworkMode": network_mode(c) },
-        "NetworkSettings": { "Networks": networks(c) },
+        "NetworkSettings": { "Networks": networking::settings_json(state, c)["Networks"].take() },
         "Mounts": mounts_of(c),
     });
     if let Some((rw, root)) = size {
@@ -200,7 +172,7 @@ pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Js
             continue;
         }
         let size = want_size.then(|| sizes(&state, &c));
-        out.push(summary(&c, size));
+        out.push(summary(&state, &c, size));
         if limit > 0 && out.len() as i64 >= limit {
             break;
         }
@@ -289,13 +261,7 @@ pub fn inspect_json(state: &AppState, c: &Container, size: bool) -> Value {
         }},
         "Mounts": mounts_of(c),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": if c.running() && c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
-            "Ports": {}, "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": networks(c),
-        },
+        "NetworkSettings": networking::settings_json(state, c),
     });
     if size {
         let (rw, root) = sizes(state, c);

@@ -6,6 +6,7 @@ pub mod containers;
 mod distribution;
 mod events;
 mod images;
+mod networks;
 pub mod streams;
 mod system;
 mod volumes;
@@ -57,6 +58,12 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/update", post(container_stats::update))
         .route("/commit", post(container_fs::commit))
         .route("/system/df", get(container_fs::system_df))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
