@@ -439,7 +439,7 @@ fn teardown_leaves_nothing_behind() {
     let (b, sb, _) = fresh_net("tb");
     d.berth(&["network", "create", "--subnet", &sa, &a]).ok();
     d.berth(&["network", "create", "--subnet", &sb, &b]).ok();
-    let bridges = vec![d.bridge.clone(), bridge_of(&d, &a), bridge_of(&d, &b)];
+    let bridges = [d.bridge.clone(), bridge_of(&d, &a), bridge_of(&d, &b)];
     let port = free_port();
     d.berth(&["run", "-d", "--name", "t1", "--network", &a, "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sh", "-c", &httpd("t1")]).ok();
     d.berth(&["run", "-d", "--name", "t2", "--network", &b, "busybox", "sleep", "300"]).ok();
