@@ -27,6 +27,8 @@ enum Arg {
     Num(f64),
     Bool(bool),
     Ident(String),
+    /// `(pipeline).Field.Sub`: a parenthesised pipeline, then fields of its value.
+    Sub(Box<Pipeline>, Vec<String>),
 }
 
 type Pipeline = Vec<Vec<Arg>>;
@@ -212,6 +214,43 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, TemplateError> {
             }
             i += 1;
             out.push(Tok::Arg(Arg::Str(v)));
+        } else if c == '(' {
+            // The matching `)`, skipping quoted strings.
+            let (mut depth, mut j, mut quote) = (0usize, i, None::<char>);
+            while j < chars.len() {
+                match (quote, chars[j]) {
+                    (Some(q), x) if x == q => quote = None,
+                    (Some('"'), '\\') => j += 1,
+                    (Some(_), _) => {}
+                    (None, '"' | '`') => quote = Some(chars[j]),
+                    (None, '(') => depth += 1,
+                    (None, ')') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j >= chars.len() {
+                return Err(TemplateError("unclosed left paren".into()));
+            }
+            let inner: String = chars[i + 1..j].iter().collect();
+            let pipe = parse_pipeline(&inner)?;
+            i = j + 1;
+            let start = i;
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '|' && chars[i] != ')' {
+                i += 1;
+            }
+            let rest: String = chars[start..i].iter().collect();
+            let fields = match rest.strip_prefix('.') {
+                Some(p) => p.split('.').map(str::to_owned).collect(),
+                None if rest.is_empty() => Vec::new(),
+                None => return Err(TemplateError(format!("unexpected {rest:?} after parenthesised pipeline"))),
+            };
+            out.push(Tok::Arg(Arg::Sub(Box::new(pipe), fields)));
         } else if c == '`' {
             let end = chars[i + 1..].iter().position(|&x| x == '`').ok_or_else(|| TemplateError("unterminated raw string".into()))?;
             out.push(Tok::Arg(Arg::Str(chars[i + 1..i + 1 + end].iter().collect())));
@@ -296,6 +335,14 @@ fn eval_arg(a: &Arg, dot: &Value) -> Result<Value, TemplateError> {
         Arg::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
         Arg::Bool(b) => Value::Bool(*b),
         Arg::Ident(f) => call(f, Vec::new())?,
+        Arg::Sub(pipe, fields) => {
+            let v = eval_pipeline(pipe, dot)?;
+            if fields.is_empty() {
+                v
+            } else {
+                eval_arg(&Arg::Field(fields.clone()), &v)?
+            }
+        }
     })
 }
 
@@ -521,6 +568,9 @@ mod tests {
         assert_eq!(r("{{join .Tags \",\"}}", v.clone()), "a,b");
         assert_eq!(r("{{.Repository | upper}}", v.clone()), "BUSYBOX");
         assert_eq!(r("{{index .Config.Labels \"k\"}}", v.clone()), "v");
+        let n = json!({"N": {"my-net": {"IPAddress": "10.0.0.2"}}});
+        assert_eq!(r("{{(index .N \"my-net\").IPAddress}}", n.clone()), "10.0.0.2");
+        assert_eq!(r("{{len (index .N \"my-net\")}} {{(index .N \"x)\")}}", n), "1 <no value>");
         assert_eq!(r("{{range .Tags}}<{{.}}>{{end}}", v.clone()), "<a><b>");
         assert_eq!(r("{{if .Tags}}yes{{else}}no{{end}}", v.clone()), "yes");
         assert_eq!(r("{{if .Missing}}yes{{else}}no{{end}}", v.clone()), "no");
