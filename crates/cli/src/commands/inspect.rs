@@ -34,7 +34,7 @@ fn image_path(name: &str) -> String {
 pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
     let typ = if container_only { Some("container") } else { a.typ.as_deref() };
     if let Some(t) = typ {
-        if !matches!(t, "container" | "image") {
+        if !matches!(t, "container" | "image" | "network" | "volume") {
             return Err(fail(format!("\"{t}\" is not a valid value for --type")));
         }
     }
@@ -42,35 +42,34 @@ pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
     let mut raws: Vec<String> = Vec::new();
     let mut errors = Vec::new();
     let size = if a.size { "?size=1" } else { "" };
-    for name in &a.names {
+    // docker's autodetect order: container, image, network, volume.
+    let kinds = ["container", "image", "network", "volume"];
+    'names: for name in &a.names {
         let mut found = None;
-        if typ != Some("image") {
-            match c.call("GET", &format!("/containers/{}/json{size}", encode(name)), Body::Empty).and_then(|r| r.text()) {
-                Ok(t) => found = Some(t),
-                Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
-                Err(ClientError::Api { status: 404, .. }) => {}
-                Err(e) => {
-                    errors.push(e.to_string());
-                    continue;
+        for kind in kinds.iter().filter(|k| typ.is_none_or(|t| t == **k)) {
+            let path = match *kind {
+                "container" => format!("/containers/{}/json{size}", encode(name)),
+                "image" => format!("/images/{}/json", image_path(name)),
+                "network" => format!("/networks/{}", encode(name)),
+                _ => format!("/volumes/{}", encode(name)),
+            };
+            match c.call("GET", &path, Body::Empty).and_then(|r| r.text()) {
+                Ok(t) => {
+                    found = Some(t);
+                    break;
                 }
-            }
-        }
-        if found.is_none() && typ != Some("container") {
-            match c.call("GET", &format!("/images/{}/json", image_path(name)), Body::Empty).and_then(|r| r.text()) {
-                Ok(t) => found = Some(t),
                 Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
                 Err(ClientError::Api { status: 404, .. }) => {}
                 Err(e) => {
                     errors.push(e.to_string());
-                    continue;
+                    continue 'names;
                 }
             }
         }
         match found {
             Some(t) => raws.push(t),
             None => errors.push(match typ {
-                Some("container") => format!("Error: No such container: {name}"),
-                Some(_) => format!("Error: No such image: {name}"),
+                Some(t) => format!("Error: No such {t}: {name}"),
                 None => format!("Error: No such object: {name}"),
             }),
         }
