@@ -212,6 +212,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             self.remove_all_containers();
+            self.remove_user_networks();
         }
         // SIGTERM for a clean shutdown (socket and pid file removed), then make sure.
         // SAFETY: signalling our own child by its pid.
@@ -232,6 +233,20 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// Removes the networks a test made (their bridges and rules go with them), also
+    /// when the test failed before doing it itself.
+    pub fn remove_user_networks(&self) {
+        let (_, body) = self.raw("GET", "/networks");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        for n in list.as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) = (n["Id"].as_str(), n["Name"].as_str()) {
+                if !matches!(name, "bridge" | "host" | "none") {
+                    let _ = self.raw("DELETE", &format!("/networks/{id}"));
+                }
+            }
+        }
+    }
+
     /// Removes this daemon's default bridge and nftables table (user networks are the
     /// tests' to remove).
     fn remove_default_network(&self) {
