@@ -153,3 +153,6 @@ done
 echo "$summary"
 for p in "${peers[@]}"; do $p rm -f anch-net-tp >/dev/null 2>&1 || true; done
 echo "berthd RSS after all that: $(awk '/^VmRSS/{print $2" "$3}' /proc/$berthd_pid/status)"
+# The library's share of that: netns alone, netns + veth on a bridge, release.
+echo "berth network library (crates/network/examples/attach_cost.rs, median of 30):"
+(cd "$top" && cargo run --release -q -p berth-network --example attach_cost)

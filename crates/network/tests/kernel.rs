@@ -689,41 +689,6 @@ fn works_beside_a_forward_drop_policy() {
     drop(exclusive);
 }
 
-/// Prints what network setup costs per container (not a pass/fail test; run with
-/// `cargo test -p berth-network --test kernel attach_cost -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn attach_cost() {
-    require_root!();
-    let env = Env::new(16);
-    env.network("cost", "btn-cost", "10.213.16.0/24", false);
-    let mut none = vec![];
-    let mut bridge = vec![];
-    let mut teardown = vec![];
-    for _ in 0..30 {
-        let id = random_id();
-        let t = Instant::now();
-        let ns = env.mgr().create_netns(&id).unwrap();
-        none.push(t.elapsed());
-        env.mgr().attach(&id, &ns, "cost", AttachOptions::default()).unwrap();
-        bridge.push(t.elapsed());
-        let t = Instant::now();
-        let td = env.mgr().release(&id).unwrap();
-        teardown.push(t.elapsed());
-        td.wait();
-    }
-    let med = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    eprintln!(
-        "netns only (--network none): {:?}; netns + bridge attach: {:?}; release (caller's part): {:?}",
-        med(&mut none),
-        med(&mut bridge),
-        med(&mut teardown)
-    );
-}
-
 #[test]
 fn concurrent_attaches_get_distinct_addresses() {
     require_root!();

@@ -113,7 +113,6 @@ impl VolumeStore {
         }
         let data = self.mountpoint(&vol_name);
         std::fs::create_dir_all(&data).ctx("creating", &data)?;
-        // The volume directory is root's alone (as Docker's 0701 volumes/ and 0755 _data).
         let v = Volume {
             name: vol_name.clone(),
             driver,

@@ -512,13 +512,6 @@ pub fn prune_containers(g: &Global, filter: &[String]) -> Result<i64, crate::Fai
     let c = client(g)?;
     let q = query([("filters", (!filters.is_empty()).then(|| filters.to_json()))]);
     let v: Value = c.call("POST", &format!("/containers/prune{q}"), Body::Empty)?.json()?;
-    let deleted: Vec<&str> = v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::print_deleted("Containers", &v["ContainersDeleted"]);
     Ok(v["SpaceReclaimed"].as_i64().unwrap_or(0))
 }

@@ -82,6 +82,28 @@ pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
     }
 }
 
+/// `volume inspect` / `network inspect`: GET `path(name)` for each name, print what
+/// was found, then fail with `Error: No such <kind>: <name>` for the rest.
+pub fn inspect_each(g: &Global, names: &[String], kind: &str, path: impl Fn(&str) -> String, format: Option<&str>) -> CmdResult {
+    let c = client(g)?;
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match c.call("GET", &path(n), Body::Empty).and_then(|r| r.text()) {
+            Ok(t) => raws.push(t),
+            Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
+            Err(ClientError::Api { status: 404, .. }) => errors.push(format!("Error: No such {kind}: {n}")),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    print_inspect(&raws, format)?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure { message: Some(errors.join("\n")), status: 1 })
+    }
+}
+
 /// Prints raw inspect bodies: indented JSON array (daemon's key order), or each
 /// rendered through `-f`.
 pub fn print_inspect(raws: &[String], format: Option<&str>) -> CmdResult {

@@ -67,6 +67,19 @@ pub fn confirm(warning: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
+/// Prints a prune response's list as docker does: `Deleted <What>:`, the names, a
+/// blank line (nothing when the list is empty or absent).
+pub fn print_deleted(what: &str, list: &Value) {
+    let names: Vec<&str> = list.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !names.is_empty() {
+        println!("Deleted {what}:");
+        for n in names {
+            println!("{n}");
+        }
+        println!();
+    }
+}
+
 /// A failure with a message and exit status 1.
 pub fn fail(msg: impl Into<String>) -> Failure {
     Failure { message: Some(msg.into()), status: 1 }

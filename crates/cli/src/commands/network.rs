@@ -9,7 +9,6 @@ use berth_api::{ClientError, Filters};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
-use super::inspect::print_inspect;
 use super::{client, fail, render};
 use crate::{CmdResult, Failure, Global};
 
@@ -283,24 +282,8 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(g: &Global, a: InspectArgs) -> CmdResult {
-    let c = client(g)?;
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
     let q = if a.verbose { "?verbose=true" } else { "" };
-    for n in &a.names {
-        match c.call("GET", &format!("/networks/{}{q}", encode(n)), Body::Empty).and_then(|r| r.text()) {
-            Ok(t) => raws.push(t),
-            Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
-            Err(ClientError::Api { status: 404, .. }) => errors.push(format!("Error: No such network: {n}")),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    print_inspect(&raws, a.format.as_deref())?;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure { message: Some(errors.join("\n")), status: 1 })
-    }
+    super::inspect::inspect_each(g, &a.names, "network", |n| format!("/networks/{}{q}", encode(n)), a.format.as_deref())
 }
 
 #[derive(Args)]
@@ -426,14 +409,7 @@ pub fn prune_networks(g: &Global, filter: &[String]) -> Result<(), Failure> {
     }
     let q = if filters.is_empty() { String::new() } else { query([("filters", Some(filters.to_json()))]) };
     let r: Value = client(g)?.call("POST", &format!("/networks/prune{q}"), Body::Empty)?.json()?;
-    let deleted: Vec<&str> = r["NetworksDeleted"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Networks:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::print_deleted("Networks", &r["NetworksDeleted"]);
     Ok(())
 }
 

@@ -9,7 +9,6 @@ use berth_api::{ClientError, Filters};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::inspect::print_inspect;
 use super::{client, fail, is_tty, render};
 use crate::units::human_size;
 use crate::{CmdResult, Failure, Global};
@@ -118,23 +117,7 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(g: &Global, a: InspectArgs) -> CmdResult {
-    let c = client(g)?;
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match c.call("GET", &format!("/volumes/{}", encode(n)), Body::Empty).and_then(|r| r.text()) {
-            Ok(t) => raws.push(t),
-            Err(e @ ClientError::Connect { .. }) => return Err(e.into()),
-            Err(ClientError::Api { status: 404, .. }) => errors.push(format!("Error: No such volume: {n}")),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    print_inspect(&raws, a.format.as_deref())?;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure { message: Some(errors.join("\n")), status: 1 })
-    }
+    super::inspect::inspect_each(g, &a.names, "volume", |n| format!("/volumes/{}", encode(n)), a.format.as_deref())
 }
 
 #[derive(Args)]
@@ -188,14 +171,7 @@ pub fn prune_volumes(g: &Global, all: bool, filter: &[String]) -> Result<i64, Fa
         filters.add("all", "true");
     }
     let r: Value = client(g)?.call("POST", &format!("/volumes/prune{}", query([("filters", Some(filters.to_json()))])), Body::Empty)?.json()?;
-    let deleted: Vec<&str> = r["VolumesDeleted"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Volumes:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::print_deleted("Volumes", &r["VolumesDeleted"]);
     Ok(r["SpaceReclaimed"].as_i64().unwrap_or(0))
 }
 

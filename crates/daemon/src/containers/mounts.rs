@@ -70,17 +70,14 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
-fn volume_error(e: berth_volume::Error) -> ApiError {
+/// Docker's status codes for volume errors.
+pub fn api_error(e: berth_volume::Error) -> ApiError {
     match e {
         berth_volume::Error::NotFound(_) => ApiError::not_found(e.to_string()),
         berth_volume::Error::InUse { .. } => ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string()),
         e if e.is_invalid_input() => bad(e),
         e => ApiError::internal(e.to_string()),
     }
-}
-
-pub fn api_error(e: berth_volume::Error) -> ApiError {
-    volume_error(e)
 }
 
 /// Lexically cleaned container path (`/data/` and `/data/.` are `/data`), the key
@@ -117,7 +114,7 @@ fn resolve_inner(state: &AppState, config: &ContainerConfig, hc: &HostConfig, cr
     let mut by_dest: BTreeMap<String, MountPoint> = BTreeMap::new();
     let mut volume = |name: &str, labels: BTreeMap<String, String>, options: BTreeMap<String, String>| -> ApiResult<String> {
         let req = CreateOptions { name: Some(name.to_owned()).filter(|n| !n.is_empty()), driver: String::new(), labels, options };
-        let (v, made) = state.volumes.create(req).map_err(volume_error)?;
+        let (v, made) = state.volumes.create(req).map_err(api_error)?;
         if made {
             created.push(v.name.clone());
             state.events.volume(&v.name, "create");
