@@ -170,8 +170,9 @@ pub fn alive(dir: &Path) -> bool {
 
 /// Splices a client connection (an upgraded HTTP connection) and an attached shim
 /// stream: client bytes go to the shim (its half-close becomes the shim's), shim bytes
-/// to the client; when the shim ends the stream, the client's connection is closed.
-pub async fn splice<C>(client: C, shim: UnixStream)
+/// to the client; when the shim ends the stream, `after` is awaited, then the client's
+/// connection is closed.
+pub async fn splice<C>(client: C, shim: UnixStream, after: impl std::future::Future<Output = ()>)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -182,6 +183,7 @@ where
         let _ = sw.shutdown().await;
     });
     let _ = tokio::io::copy(&mut sr, &mut cw).await;
+    after.await;
     let _ = cw.shutdown().await;
     input.abort();
 }

@@ -67,9 +67,21 @@ fn content_type(tty: bool) -> &'static str {
 
 /// Answers 101 and splices the upgraded connection with `stream` once hyper hands it
 /// over; without an upgrade request, streams the output as the body.
-fn hijack(mut req: Request, tty: bool, stream: impl std::future::Future<Output = Result<UnixStream, String>> + Send + 'static) -> Response {
+fn hijack(req: Request, tty: bool, stream: impl std::future::Future<Output = Result<UnixStream, String>> + Send + 'static) -> Response {
+    hijack_then(req, tty, stream, async {})
+}
+
+/// As [`hijack`], awaiting `after` once the output has ended and before the client's
+/// connection closes: an exec's client reads the exit code right after its stream
+/// ends, so the exit must be recorded by then.
+fn hijack_then(
+    mut req: Request,
+    tty: bool,
+    stream: impl std::future::Future<Output = Result<UnixStream, String>> + Send + 'static,
+    after: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Response {
     if !wants_upgrade(&req) {
-        let body = async_stream_body(stream);
+        let body = async_stream_body(stream, after);
         return ([(header::CONTENT_TYPE, content_type(tty))], body).into_response();
     }
     let upgrade = hyper::upgrade::on(&mut req);
@@ -82,7 +94,7 @@ fn hijack(mut req: Request, tty: bool, stream: impl std::future::Future<Output =
             }
         };
         match stream.await {
-            Ok(s) => shim::splice(client, s).await,
+            Ok(s) => shim::splice(client, s, after).await,
             Err(e) => tracing::debug!("attach: {e}"),
         }
     });
@@ -96,7 +108,7 @@ fn hijack(mut req: Request, tty: bool, stream: impl std::future::Future<Output =
 }
 
 /// The shim's output as a response body (for clients that do not upgrade).
-fn async_stream_body(stream: impl std::future::Future<Output = Result<UnixStream, String>> + Send + 'static) -> Body {
+fn async_stream_body(stream: impl std::future::Future<Output = Result<UnixStream, String>> + Send + 'static, after: impl std::future::Future<Output = ()> + Send + 'static) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
@@ -104,7 +116,10 @@ fn async_stream_body(stream: impl std::future::Future<Output = Result<UnixStream
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => {
+                    after.await;
+                    return;
+                }
                 Ok(n) => {
                     if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
                         return;
@@ -192,7 +207,10 @@ pub async fn exec_start(State(state): State<AppState>, Path(id): Path<String>, r
     let stream = exec::start(&state, &ex, !detach, Some(tty)).await?;
     match stream {
         None => Ok(StatusCode::OK.into_response()),
-        Some(s) => Ok(hijack(req, tty, async move { Ok(s) })),
+        // Bounded: after a detach the process goes on running.
+        Some(s) => Ok(hijack_then(req, tty, async move { Ok(s) }, async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), exec::wait(&ex)).await;
+        })),
     }
 }
 
