@@ -18,13 +18,20 @@ fn start_script_and_daemon_json() {
     // The data root comes from daemon.json; the socket from the flag, which wins over
     // the file's `hosts`.
     let cfg = d.join("daemon.json");
-    std::fs::write(&cfg, format!(r#"{{"data-root": "{}", "hosts": ["unix://{}/from-file.sock"]}}"#, d.join("root-from-file").display(), d.display())).unwrap();
+    // Its own default bridge and subnet, so the host's berth0 is not touched.
+    let bridge = format!("btlife{}", std::process::id() % 100_000);
+    let _cleanup = BridgeCleanup(bridge.clone());
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"data-root": "{}", "hosts": ["unix://{}/from-file.sock"], "bridge": "{bridge}", "bip": "10.213.249.1/24"}}"#, d.join("root-from-file").display(), d.display()),
+    )
+    .unwrap();
     let sock = d.join("berth.sock");
     let out = Command::new("bash")
         .arg(script())
         .args(["--bin", berthd.to_str().unwrap(), "--host", &format!("unix://{}", sock.display())])
         .args(["--pidfile", d.join("berthd.pid").to_str().unwrap(), "--log", d.join("berthd.log").to_str().unwrap()])
-        .args(["--data-root", d.join("root").to_str().unwrap()])
+        .args(["--data-root", d.join("root").to_str().unwrap(), "--config-file", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "start failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -62,4 +69,14 @@ fn start_script_and_daemon_json() {
     let bad = Command::new(berthd).args(["--config-file", cfg.to_str().unwrap()]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("data_root"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+/// Removes the test daemon's default bridge and nftables table when the test ends.
+struct BridgeCleanup(String);
+
+impl Drop for BridgeCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).stderr(std::process::Stdio::null()).status();
+        let _ = Command::new("nft").args(["delete", "table", "ip", &format!("berth_{}", self.0)]).stderr(std::process::Stdio::null()).status();
+    }
 }
