@@ -24,7 +24,6 @@ CREATE INDEX IF NOT EXISTS build_cache_by_image ON build_cache(image_id);
 /// One cache record (`system df`'s BuildCache rows).
 #[derive(Clone, Debug)]
 pub struct Record {
-    pub key: String,
     pub image_id: String,
     pub created_at: i64,
     pub last_used: i64,
@@ -82,11 +81,17 @@ impl BuildCache {
         Ok(())
     }
 
+    /// Forgets every record (`builder prune`).
+    pub fn clear(&self) -> Result<()> {
+        self.db().execute("DELETE FROM build_cache", [])?;
+        Ok(())
+    }
+
     pub fn all(&self) -> Result<Vec<Record>> {
         let db = self.db();
-        let mut stmt = db.prepare("SELECT key, image_id, created_at, last_used, uses FROM build_cache ORDER BY created_at")?;
+        let mut stmt = db.prepare("SELECT image_id, created_at, last_used, uses FROM build_cache ORDER BY created_at")?;
         let rows = stmt
-            .query_map([], |r| Ok(Record { key: r.get(0)?, image_id: r.get(1)?, created_at: r.get(2)?, last_used: r.get(3)?, uses: r.get(4)? }))?
+            .query_map([], |r| Ok(Record { image_id: r.get(0)?, created_at: r.get(1)?, last_used: r.get(2)?, uses: r.get(3)? }))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

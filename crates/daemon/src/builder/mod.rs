@@ -186,7 +186,10 @@ pub async fn build(state: &AppState, opts: Options, context: &Path, work: &Path,
 
 /// Tags and reports the result, as the classic builder's last lines.
 async fn finish(b: &Build, id: &Digest) -> Result<()> {
+    let aux = JsonMessage { aux: Some(serde_json::json!({ "ID": id.to_string() })), ..Default::default() };
     if b.opts.no_image {
+        // Only the client's export follows: the result stays build cache.
+        b.progress.message(aux).await;
         return Ok(());
     }
     let (state, id2, tags) = (b.state.clone(), id.clone(), b.opts.tags.clone());
@@ -200,7 +203,11 @@ async fn finish(b: &Build, id: &Digest) -> Result<()> {
         Ok(out)
     })
     .await??;
-    b.progress.message(JsonMessage { aux: Some(serde_json::json!({ "ID": id.to_string() })), ..Default::default() }).await;
+    b.progress.message(aux).await;
+    if b.opts.quiet {
+        // docker build -q prints what the stream carries: the id alone.
+        b.progress.message(JsonMessage::stream(format!("{id}\n"))).await;
+    }
     b.progress.stream(format!("Successfully built {}\n", short(id))).await;
     for t in tagged {
         b.progress.stream(format!("Successfully tagged {t}\n")).await;
@@ -293,12 +300,8 @@ pub fn prune(state: &AppState) -> Result<(Vec<String>, i64)> {
         state.build_cache.forget_image(&img.id.to_string())?;
         deleted.push(img.id.to_string());
     }
-    for r in state.build_cache.all()? {
-        let gone = Digest::parse(&r.image_id).map(|d| !state.images.exists(&d).unwrap_or(false)).unwrap_or(true);
-        if gone {
-            state.build_cache.forget(&r.key)?;
-        }
-    }
+    // Tagged results stay as images, but nothing is reused from them any more.
+    state.build_cache.clear()?;
     let mounts = state.data_root.join("build/cache-mounts");
     if let Ok(rd) = std::fs::read_dir(&mounts) {
         for e in rd.flatten() {
@@ -308,4 +311,49 @@ pub fn prune(state: &AppState) -> Result<(Vec<String>, i64)> {
         }
     }
     Ok((deleted, freed))
+}
+
+/// `system df`'s BuildCache: the step images (one entry per distinct top layer carries
+/// its size) and the cache mounts.
+pub fn usage(state: &AppState) -> Result<Vec<serde_json::Value>> {
+    let in_use = image_user(state);
+    let records = state.build_cache.all()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+    for img in state.images.intermediates()? {
+        let rec = state.images.get(&img.id)?;
+        let top = rec.chain_ids.last().cloned();
+        let size = match &top {
+            Some(c) if seen.insert(c.clone()) => state.images.layers().get(c).map(|l| l.size).unwrap_or(0),
+            _ => 0,
+        };
+        let id = img.id.to_string();
+        let uses: Vec<&cache::Record> = records.iter().filter(|r| r.image_id == id).collect();
+        let description = rec.config.history().as_ref().and_then(|h| h.last()).and_then(|h| h.created_by().clone()).unwrap_or_default();
+        out.push(serde_json::json!({
+            "ID": short(&img.id),
+            "Type": "regular",
+            "Description": description,
+            "InUse": in_use(&img.id).is_some(),
+            "Shared": false,
+            "Size": size,
+            "CreatedAt": uses.iter().map(|r| r.created_at).min().map(time).unwrap_or_else(|| img.created.clone().unwrap_or_default()),
+            "LastUsedAt": uses.iter().map(|r| r.last_used).max().map(time),
+            "UsageCount": uses.iter().map(|r| r.uses).sum::<i64>(),
+        }));
+    }
+    if let Ok(rd) = std::fs::read_dir(state.data_root.join("build/cache-mounts")) {
+        for e in rd.flatten() {
+            out.push(serde_json::json!({
+                "ID": e.file_name().to_string_lossy(),
+                "Type": "exec.cachemount",
+                "Description": "cache mount",
+                "InUse": false,
+                "Shared": false,
+                "Size": berth_volume::tree::disk_usage(&e.path()),
+            }));
+        }
+    }
+    Ok(out)
 }

@@ -70,10 +70,19 @@ pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>],
     for step in &ev.steps {
         n += 1;
         b.progress.stream(format!("Step {n}/{} : {}\n", b.total_steps, step.original.trim())).await;
-        apply(b, &mut st, step, done).await?;
+        apply(b, &mut st, step, done).await.map_err(|e| located(e, step))?;
     }
     let image = finish_stage(b, &mut st).await?;
     Ok(Outcome { image })
+}
+
+/// Names the Dockerfile line in a step's error (a RUN's exit report is left as Docker
+/// words it).
+fn located(mut e: BuildError, step: &EvaluatedStep) -> BuildError {
+    if e.code.is_none() {
+        e.message = format!("Dockerfile line {}: {}: {}", step.location.line, step.original.lines().next().unwrap_or("").trim(), e.message);
+    }
+    e
 }
 
 async fn base_state(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>]) -> Result<StageState> {
@@ -461,6 +470,7 @@ async fn run_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[
         },
         ..Default::default()
     };
+    let mut env_secrets: Vec<(String, String)> = Vec::new();
     // Views mounted for `--mount=type=bind` stay until the step is done.
     let mut views: Vec<Mounted> = Vec::new();
     let mut targets: Vec<String> = RUNTIME_MOUNT_POINTS.iter().map(|s| s.to_string()).collect();
@@ -514,14 +524,19 @@ async fn run_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[
                     }
                     continue;
                 };
+                let file = secret_file(b, &id, value, m.mode, m.uid, m.gid)?;
                 if let Some(var) = &m.env {
-                    env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+                    // Never in the container's recorded config: the shell reads it from
+                    // a mounted file just before the command runs.
+                    let hidden = format!("/run/secrets/.env-{id}");
+                    spec.binds.push(format!("{}:{hidden}:ro", file.display()));
+                    env_secrets.push((var.clone(), hidden.clone()));
+                    targets.push(hidden);
                     if m.target.is_none() {
                         continue;
                     }
                 }
                 let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
-                let file = secret_file(b, &id, value, m.mode, m.uid, m.gid)?;
                 spec.binds.push(format!("{}:{target}:ro", file.display()));
                 targets.push(target);
             }
@@ -529,6 +544,12 @@ async fn run_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[
         }
     }
     spec.env = env;
+    if !env_secrets.is_empty() {
+        let exports: String = env_secrets.iter().map(|(var, path)| format!("export {var}=\"$(cat {path})\"; ")).collect();
+        let mut wrapped = vec!["/bin/sh".to_owned(), "-c".to_owned(), format!("{exports}exec \"$@\""), "sh".to_owned()];
+        wrapped.append(&mut spec.argv);
+        spec.argv = wrapped;
+    }
     // A RUN on nothing runs on an empty image (and fails without a shell, as in Docker).
     if st.image.is_none() {
         derive(b, st, None, Vec::new()).await?;

@@ -94,14 +94,9 @@ pub async fn build(State(state): State<AppState>, params: Params, req: Request) 
     let (tx, mut rx) = mpsc::channel::<JsonMessage>(256);
     let progress = Progress::new(tx, opts.quiet);
     tokio::spawn(async move {
-        let quiet = opts.quiet;
         let result = builder::build(&state, opts, &context, &work, &secrets_dir, &progress).await;
         match result {
-            Ok(id) => {
-                if quiet {
-                    progress.message(JsonMessage { aux: Some(json!({ "ID": id.to_string() })), ..Default::default() }).await;
-                }
-            }
+            Ok(_) => {}
             Err(e) => {
                 let m = JsonMessage { error_detail: Some(ErrorDetail { code: e.code, message: e.message.clone() }), error: Some(e.message), ..Default::default() };
                 progress.message(m).await;
