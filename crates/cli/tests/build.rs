@@ -126,8 +126,8 @@ CMD ["cat run.txt"]
     // The filesystem, seen from a container of the image.
     assert_eq!(run(&d, &["demo:1"]), "hi from /srv/app/sub\n");
     assert_eq!(run(&d, &["demo:1", "cat shell.txt"]), "shell is /bin/sh\n");
-    assert_eq!(run(&d, &["demo:1", "stat -c '%u:%g %a' conf.txt && cat conf.txt"]), "1000:1000 640\nconf\n");
-    assert_eq!(run(&d, &["demo:1", "cat /opt/pkg/data.txt /opt/notes/notes.txt && stat -c %a /opt/pkg/data.txt"]), "datanotes\n640\n");
+    assert_eq!(run(&d, &["-u", "1000", "demo:1", "stat -c '%u:%g %a' conf.txt && cat conf.txt"]), "1000:1000 640\nconf\n");
+    assert_eq!(run(&d, &["-u", "0", "demo:1", "cat /opt/pkg/data.txt /opt/notes/notes.txt && stat -c %a /opt/pkg/data.txt"]), "datanotes\n640\n");
     assert_eq!(run(&d, &["demo:1", "id -u"]), "1234\n");
 
     // History: one entry per instruction but ARG, layers only for RUN/COPY/ADD.
