@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -249,9 +250,14 @@ fn is_archive(head: &[u8]) -> bool {
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
 }
 
-/// The context as a tar file and the Dockerfile name inside it.
-fn prepare_context(a: &BuildArgs, tmp: &Path) -> Result<(File, String), Failure> {
-    let mut body = tempfile::tempfile_in(tmp).map_err(|e| fail(format!("creating a temporary file: {e}")))?;
+/// What is sent: a tar already made (stdin), or a directory tarred while it is sent.
+enum Context {
+    Tar(File),
+    Dir { dir: PathBuf, extra: Option<Vec<u8>> },
+}
+
+/// The context and the Dockerfile name inside it.
+fn prepare_context(a: &BuildArgs, tmp: &Path) -> Result<(Context, String), Failure> {
     let random_name = || format!(".dockerfile.{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     if a.context == "-" {
         if a.file.as_deref() == Some("-") {
@@ -259,18 +265,19 @@ fn prepare_context(a: &BuildArgs, tmp: &Path) -> Result<(File, String), Failure>
         }
         let mut data = Vec::new();
         io::stdin().read_to_end(&mut data).map_err(|e| fail(format!("reading stdin: {e}")))?;
+        let mut body = tempfile::tempfile_in(tmp).map_err(|e| fail(format!("creating a temporary file: {e}")))?;
         if is_archive(&data) {
             body.write_all(&data).map_err(|e| fail(format!("{e}")))?;
             let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
             body.rewind().map_err(|e| fail(format!("{e}")))?;
-            return Ok((body, name));
+            return Ok((Context::Tar(body), name));
         }
         let empty = tmp.join("empty-context");
         std::fs::create_dir_all(&empty).map_err(|e| fail(format!("{e}")))?;
         let name = random_name();
         context_tar(&empty, &name, Some((&name, &data)), &mut body)?;
         body.rewind().map_err(|e| fail(format!("{e}")))?;
-        return Ok((body, name));
+        return Ok((Context::Tar(body), name));
     }
     let dir = if is_git_url(&a.context) {
         clone_git(&a.context, &tmp.join("git"))?
@@ -306,9 +313,7 @@ fn prepare_context(a: &BuildArgs, tmp: &Path) -> Result<(File, String), Failure>
             ("Dockerfile".into(), None)
         }
     };
-    context_tar(&dir, &rel, extra.as_deref().map(|d| (rel.as_str(), d)), &mut body)?;
-    body.rewind().map_err(|e| fail(format!("{e}")))?;
-    Ok((body, rel))
+    Ok((Context::Dir { dir, extra }, rel))
 }
 
 /// Renders the progress: docker's classic lines, or (on a terminal) each step with its
@@ -361,7 +366,7 @@ pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
     let tmp = tempfile::tempdir().map_err(|e| fail(format!("creating a temporary directory: {e}")))?;
     let (body, dockerfile) = prepare_context(&a, tmp.path())?;
     let mut pairs: Vec<(&str, Option<String>)> = vec![
-        ("dockerfile", Some(dockerfile)),
+        ("dockerfile", Some(dockerfile.clone())),
         ("buildargs", Some(json!(build_args(&a.build_args)).to_string())),
         ("labels", Some(json!(labels(&a.labels)).to_string())),
         ("target", a.target.clone()),
@@ -388,7 +393,24 @@ pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
     if !secrets.is_empty() {
         headers.push(("X-Berth-Build-Secrets", base64::engine::general_purpose::STANDARD.encode(json!(secrets).to_string())));
     }
-    let resp = c.call_with("POST", &format!("/build{q}"), &headers, Body::Stream { content_type: "application/x-tar", reader: Box::new(body) })?;
+    // A directory is tarred while it is sent (no temporary copy of a large context).
+    let (reader, writer_thread): (Box<dyn Read>, _) = match body {
+        Context::Tar(f) => (Box::new(f), None),
+        Context::Dir { dir, extra } => {
+            let (rd, wr) = io::pipe().map_err(|e| fail(format!("creating a pipe: {e}")))?;
+            let name = dockerfile.clone();
+            let t = std::thread::spawn(move || context_tar(&dir, &name, extra.as_deref().map(|d| (name.as_str(), d)), io::BufWriter::with_capacity(1 << 20, wr)));
+            (Box::new(rd), Some(t))
+        }
+    };
+    let sent = c.call_with("POST", &format!("/build{q}"), &headers, Body::Stream { content_type: "application/x-tar", reader });
+    let written = writer_thread.map(|t| t.join().unwrap_or_else(|_| Err(fail("the context writer panicked"))));
+    // The daemon's answer explains a refused request best; a context that could not be
+    // read (an unreadable file) explains a truncated one.
+    let resp = sent?;
+    if let Some(Err(e)) = written {
+        return Err(e);
+    }
     let quiet = a.quiet || a.progress == "quiet";
     let timed = match a.progress.as_str() {
         "plain" => false,
