@@ -85,6 +85,7 @@ WORKDIR sub
 COPY --chown=1000:1000 --chmod=640 conf.txt ./
 ADD pkg.tar /opt/
 ADD notes.txt /opt/notes/
+ADD http://127.0.0.1:PORT/files/remote.txt /opt/remote/
 RUN echo "$GREETING from $(pwd)" > /srv/app/sub/run.txt && echo 'appuser:x:1234:1234::/tmp:/bin/sh' >> /etc/passwd
 SHELL ["/bin/sh", "-ec"]
 RUN echo "shell is $0" > /srv/app/sub/shell.txt
@@ -92,7 +93,7 @@ USER appuser
 VOLUME /data
 STOPSIGNAL SIGUSR1
 HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD true
-ONBUILD RUN echo child
+ONBUILD COPY child.txt /srv/app/child.txt
 ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["cat run.txt"]
 "#),
@@ -100,6 +101,9 @@ CMD ["cat run.txt"]
         ("notes.txt", "notes\n"),
     ]);
     std::fs::write(ctx.join("pkg.tar"), archive).unwrap();
+    let port = serve_once(b"remote body\n");
+    let df = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap().replace("PORT", &port.to_string());
+    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
     let iid = d.dir.path().join("iid");
     let out = build(&d, &["-t", "demo:1", "-t", "demo:latest", "--build-arg", "GREETING=hi", "--label", "cli=yes", "--iidfile", iid.to_str().unwrap()], &ctx);
     assert!(out.contains("Successfully tagged demo:1") && out.contains("Successfully tagged demo:latest"), "{out}");
@@ -115,7 +119,7 @@ CMD ["cat run.txt"]
     assert_eq!(inspect(&d, "demo:1", "{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
     assert_eq!(inspect(&d, "demo:1", "{{.Config.StopSignal}}"), "SIGUSR1");
     assert_eq!(inspect(&d, "demo:1", "{{json .Config.Healthcheck}}"), r#"{"Interval":5000000000,"Retries":4,"Test":["CMD-SHELL","true"],"Timeout":2000000000}"#);
-    assert_eq!(inspect(&d, "demo:1", "{{json .Config.OnBuild}}"), r#"["RUN echo child"]"#);
+    assert_eq!(inspect(&d, "demo:1", "{{json .Config.OnBuild}}"), r#"["COPY child.txt /srv/app/child.txt"]"#);
     assert_eq!(inspect(&d, "demo:1", "{{json .Config.Shell}}"), r#"["/bin/sh","-ec"]"#);
     assert_eq!(inspect(&d, "demo:1", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"), r#"["/bin/sh","-c"] ["cat run.txt"]"#);
     let env = inspect(&d, "demo:1", "{{json .Config.Env}}");
@@ -129,6 +133,15 @@ CMD ["cat run.txt"]
     assert_eq!(run(&d, &["-u", "1000", "demo:1", "stat -c '%u:%g %a' conf.txt && cat conf.txt"]), "1000:1000 640\nconf\n");
     assert_eq!(run(&d, &["-u", "0", "demo:1", "cat /opt/pkg/data.txt /opt/notes/notes.txt && stat -c %a /opt/pkg/data.txt"]), "datanotes\n640\n");
     assert_eq!(run(&d, &["demo:1", "id -u"]), "1234\n");
+    assert_eq!(run(&d, &["-u", "0", "demo:1", "cat /opt/remote/remote.txt && stat -c %a /opt/remote/remote.txt"]), "remote body\n600\n");
+
+    // ONBUILD triggers run in a build FROM this image, with the child's context, and are
+    // not inherited.
+    let child = context(&d, "child", &[("Dockerfile", "FROM demo:1\n"), ("child.txt", "from the child context\n")]);
+    let out = build(&d, &["-t", "child"], &child);
+    assert!(out.contains("Executing 1 build trigger"), "{out}");
+    assert_eq!(run(&d, &["child", "cat /srv/app/child.txt"]), "from the child context\n");
+    assert_eq!(inspect(&d, "child", "{{json .Config.OnBuild}}"), "null");
 
     // History: one entry per instruction but ARG, layers only for RUN/COPY/ADD.
     let history = d.berth(&["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "demo:1"]).ok();
@@ -245,6 +258,22 @@ fn cache_hits_misses_survives_restart_and_prune() {
     assert!(!out.contains("Using cache"), "after prune: {out}");
     // The tagged image survived the prune and still runs.
     assert_eq!(run(&d, &["c", "cat", "/app.txt"]), "v2\n");
+}
+
+/// Serves `body` to one HTTP GET on 127.0.0.1 (ADD <url>); returns the port.
+fn serve_once(body: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(body);
+        }
+    });
+    port
 }
 
 fn chrono_now() -> String {

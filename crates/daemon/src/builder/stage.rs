@@ -67,6 +67,16 @@ pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>],
     if let Some(id) = &st.image {
         b.progress.stream(format!(" ---> {}\n", short(id))).await;
     }
+    // The base image's ONBUILD triggers run first, as if written after FROM; the child
+    // image does not inherit them.
+    let triggers = if ev.base_stage.is_none() { st.config.on_build.take().unwrap_or_default() } else { Vec::new() };
+    if !triggers.is_empty() {
+        b.progress.stream(format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" })).await;
+    }
+    for t in &triggers {
+        let step = trigger_step(b, &st, t)?;
+        apply(b, &mut st, &step, done).await.map_err(|e| BuildError { message: format!("ONBUILD trigger {t:?} of {}: {}", ev.base, e.message), code: e.code })?;
+    }
     for step in &ev.steps {
         n += 1;
         b.progress.stream(format!("Step {n}/{} : {}\n", b.total_steps, step.original.trim())).await;
@@ -74,6 +84,21 @@ pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>],
     }
     let image = finish_stage(b, &mut st).await?;
     Ok(Outcome { image })
+}
+
+/// An ONBUILD trigger of the base image as an evaluated step (its variables expanded with
+/// the stage's environment and build args).
+fn trigger_step(b: &Build, st: &StageState, trigger: &str) -> Result<EvaluatedStep> {
+    let upper = trigger.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    if matches!(upper.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+        bail!("{upper} isn't allowed as an ONBUILD trigger");
+    }
+    let df = berth_build::parse_dockerfile(&format!("FROM scratch\n{trigger}\n")).map_err(|e| anyhow!("invalid ONBUILD trigger {trigger:?}: {e}"))?;
+    let env: Vec<(String, String)> = st.config.env.iter().flatten().filter_map(|e| e.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let mut opts = berth_build::evaluate::EvalOptions { build_args: b.opts.build_args.clone(), ..Default::default() };
+    opts.base_image_env.insert("scratch".into(), env);
+    let ev = berth_build::evaluate::evaluate(&df, &opts, None).map_err(|e| anyhow!("invalid ONBUILD trigger {trigger:?}: {e}"))?;
+    ev.stages.into_iter().flatten().next().and_then(|s| s.steps.into_iter().next()).ok_or_else(|| anyhow!("empty ONBUILD trigger"))
 }
 
 /// Names the Dockerfile line in a step's error (a RUN's exit report is left as Docker
