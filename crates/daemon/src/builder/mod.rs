@@ -172,7 +172,8 @@ pub async fn build(state: &AppState, opts: Options, context: &Path, work: &Path,
             let b = b.clone();
             let done = results.clone();
             let first = first_step.get(i).copied().unwrap_or(1);
-            async move { stage::run_stage(&b, &ev?, &done, first).await }
+            let is_target = *i == plan.target;
+            async move { stage::run_stage(&b, &ev?, &done, first, is_target).await }
         });
         let outcomes = futures_util::future::join_all(runs).await;
         for (i, o) in level.iter().zip(outcomes) {

@@ -56,7 +56,7 @@ fn author_of(raw: &[u8]) -> Option<String> {
 
 const COMMENT: &str = "buildkit.dockerfile.v0";
 
-pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>], first_step: usize) -> Result<Outcome, BuildError> {
+pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>], first_step: usize, is_target: bool) -> Result<Outcome, BuildError> {
     let mut n = first_step;
     let from_line = match &ev.name {
         Some(name) => format!("FROM {} AS {name}", ev.base),
@@ -82,14 +82,14 @@ pub async fn run_stage(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>],
         b.progress.stream(format!("Step {n}/{} : {}\n", b.total_steps, step.original.trim())).await;
         apply(b, &mut st, step, done).await.map_err(|e| located(e, step))?;
     }
-    let image = finish_stage(b, &mut st).await?;
+    let image = finish_stage(b, &mut st, is_target).await?;
     Ok(Outcome { image })
 }
 
 /// An ONBUILD trigger of the base image as an evaluated step (its variables expanded with
 /// the stage's environment and build args).
 fn trigger_step(b: &Build, st: &StageState, trigger: &str) -> Result<EvaluatedStep> {
-    let upper = trigger.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    let upper = trigger.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
     if matches!(upper.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
         bail!("{upper} isn't allowed as an ONBUILD trigger");
     }
@@ -239,17 +239,15 @@ async fn apply(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[Opt
 }
 
 /// Makes the stage's image: the last one, or a new one carrying pending config steps.
-async fn finish_stage(b: &Build, st: &mut StageState) -> Result<Digest, BuildError> {
-    if st.pending.is_empty() {
+async fn finish_stage(b: &Build, st: &mut StageState, is_target: bool) -> Result<Digest, BuildError> {
+    if st.pending.is_empty() && (!is_target || b.opts.labels.is_empty()) {
         if let Some(id) = &st.image {
             return Ok(id.clone());
         }
     }
-    if !b.opts.labels.is_empty() || b.opts.no_cache {
-        // Labels from the command line belong to the final image only; they are part
-        // of its key so a rebuild with other labels does not reuse this one.
-    }
-    let mut labels: Vec<(String, String)> = b.opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // `--label`s belong to the target's image only; they are part of its key so a
+    // rebuild with other labels does not reuse it.
+    let mut labels: Vec<(String, String)> = if is_target { b.opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect() } else { Vec::new() };
     labels.sort();
     if !labels.is_empty() {
         let l = st.config.labels.get_or_insert_with(Default::default);
