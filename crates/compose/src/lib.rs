@@ -14,6 +14,7 @@
 
 pub mod config_output;
 pub mod discovery;
+pub mod engine;
 pub mod dotenv;
 pub mod error;
 mod extends;
