@@ -149,6 +149,8 @@ enum Cmd {
     Login(commands::registry::LoginArgs),
     /// Log out from a registry
     Logout(commands::registry::LogoutArgs),
+    /// Define and run multi-container applications
+    Compose(commands::compose::ComposeArgs),
 }
 
 #[derive(Subcommand)]
@@ -391,6 +393,7 @@ fn main() {
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => commands::registry::push(g, a),
         Cmd::Login(a) => commands::registry::login(g, a),
         Cmd::Logout(a) => commands::registry::logout(g, a),
+        Cmd::Compose(a) => commands::compose::compose(g, a),
     };
     if let Err(f) = result {
         if let Some(m) = f.message {

@@ -131,6 +131,16 @@ impl Engine {
     }
 }
 
+/// A container's `State.Status` (`running`, `exited`, …).
+pub fn state(c: &Client, id: &str) -> Result<String> {
+    Ok(api::inspect_container(c, id)?["State"]["Status"].as_str().unwrap_or("").to_owned())
+}
+
+/// A container's last exit status.
+pub fn exit_code(c: &Client, id: &str) -> Result<i64> {
+    Ok(api::inspect_container(c, id)?["State"]["ExitCode"].as_i64().unwrap_or(0))
+}
+
 /// One row of `compose ls`: a project with containers on this daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectSummary {

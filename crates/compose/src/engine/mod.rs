@@ -17,6 +17,7 @@ pub mod logs;
 mod mounts;
 mod parallel;
 mod resources;
+mod run;
 mod secrets;
 mod start;
 
@@ -27,9 +28,10 @@ use berth_api::Client;
 use crate::model::Project;
 
 pub use containers::{Container, OneOff};
-pub use convergence::{Recreate, UpOptions};
+pub use convergence::{Converged, Recreate, UpOptions};
 pub use error::{EngineError, Result};
 pub use lifecycle::{DownOptions, RemoveImages};
+pub use run::RunOptions;
 pub use start::{OnStarted, StartOptions};
 
 /// What kind of object a progress line is about (compose's first column).
