@@ -112,9 +112,13 @@ impl Engine {
     }
 
     /// Containers of services the project no longer has (renamed or removed
-    /// from the file, not merely switched off by a profile).
+    /// from the file, not merely switched off by a profile). A project known only
+    /// by its name (no files) has none: all its containers are its own.
     pub fn orphans(&self) -> Result<Vec<Container>> {
         let p = &self.project;
+        if p.meta.config_files.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(self
             .containers(&[], OneOff::Exclude, true)?
             .into_iter()

@@ -188,8 +188,13 @@ pub fn run(g: &Global, p: &ProjectFlags, a: RunArgs) -> CmdResult {
     if a.interactive {
         argv.push("-i".to_owned());
     }
-    argv.push(id);
-    commands::run::start(g, parsed("start", argv)?)
+    argv.push(id.clone());
+    let r = commands::run::start(g, parsed("start", argv)?);
+    if a.rm {
+        // AutoRemove is asynchronous; the one-off must be gone when run returns.
+        let _ = e.client.call("DELETE", &format!("/containers/{}?force=1", berth_api::client::encode(&id)), Body::Empty);
+    }
+    r
 }
 
 #[derive(Args)]
