@@ -11,30 +11,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Daemon;
-
-fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let tar = common::busybox_tar().to_str().unwrap().to_owned();
-    d.berth(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox"]).ok();
-    d
-}
+use common::{daemon_with_busybox, free_port, http_get, Daemon};
 
 /// A /24 third octet nobody else in this process uses.
 fn subnet_octet() -> u32 {
     static N: AtomicU32 = AtomicU32::new(0);
     (std::process::id() * 7 + N.fetch_add(1, Ordering::SeqCst) * 13) % 250 + 1
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A project in a temporary directory: compose.yaml plus an override giving the
@@ -104,29 +91,6 @@ impl Project {
     fn ids(&self) -> std::collections::BTreeMap<String, String> {
         self.out(&["ps", "-a", "--no-trunc", "--format", "{{.Name}} {{.ID}}"]).lines().filter_map(|l| l.split_once(' ')).map(|(n, i)| (n.to_owned(), i.to_owned())).collect()
     }
-}
-
-/// GET / from 127.0.0.1:port, retried until `limit`; the body.
-fn http_get(port: u16, limit: Duration) -> Result<String, String> {
-    let deadline = Instant::now() + limit;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
-                let mut resp = String::new();
-                match s.read_to_string(&mut resp) {
-                    Ok(_) if resp.starts_with("HTTP/1.") => return Ok(resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()),
-                    Ok(_) => last = format!("unexpected response {resp:?}"),
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
 }
 
 fn names(d: &Daemon, what: &[&str]) -> Vec<String> {
@@ -334,16 +298,14 @@ fn extends_and_include() {
     let p = Project::new(
         &d,
         "ext",
-        &format!(
-            r#"
+        r#"
 include:
   - sub/extra.yaml
 services:
   api:
-    extends: {{file: base.yaml, service: base}}
-    environment: {{ROLE: api}}
-"#
-        ),
+    extends: {file: base.yaml, service: base}
+    environment: {ROLE: api}
+"#,
     );
     p.write("base.yaml", &format!("services:\n  base:\n    image: busybox\n    environment: {{FROM_BASE: yes-base}}\n    command: [\"sh\", \"-c\", \"echo $$FROM_BASE $$ROLE; {IDLE}\"]\n"));
     p.write("sub/extra.yaml", &format!("services:\n  sidecar:\n    image: busybox\n    command: [\"sh\", \"-c\", \"cat /etc/sub.txt; {IDLE}\"]\n    volumes: [./sub.txt:/etc/sub.txt:ro]\n"));

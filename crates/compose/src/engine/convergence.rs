@@ -142,13 +142,13 @@ impl Engine {
         for c in have.iter().filter(|c| !replace.iter().any(|r| r.id == c.id)) {
             self.event(Kind::Container, &c.name, if c.state == "running" { "Running" } else { "Created" });
         }
-        let mut next = have.iter().map(|c| c.number).max().unwrap_or(0) + 1;
-        for _ in have.len()..want as usize {
-            let name = container_name(&self.project, svc, next);
+        // New numbers follow the highest in use, as compose numbers them.
+        let first = have.iter().map(|c| c.number).max().unwrap_or(0) + 1;
+        for number in (first..).take((want as usize).saturating_sub(have.len())) {
+            let name = container_name(&self.project, svc, number);
             self.event(Kind::Container, &name, "Creating");
-            made.push(self.create_container(svc, next, &name, image_id, HashMap::new())?);
+            made.push(self.create_container(svc, number, &name, image_id, HashMap::new())?);
             self.event(Kind::Container, &name, "Created");
-            next += 1;
         }
         Ok(made)
     }

@@ -173,12 +173,7 @@ impl Engine {
             }
         }
         for image in images {
-            self.event(Kind::Image, &image, "Removing");
-            match api::delete(&self.client, &format!("/images/{}", encode(&image)), || format!("removing image {image}")) {
-                Ok(()) => self.event(Kind::Image, &image, "Removed"),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => self.warn(&e.to_string()),
-            }
+            self.remove_object(Kind::Image, &format!("/images/{}", encode(&image)), &image);
         }
     }
 }

@@ -122,12 +122,7 @@ impl Engine {
     /// never labelled). A network still in use is reported, not fatal.
     pub(crate) fn remove_networks(&self) -> Result<()> {
         for (id, name) in self.labelled("/networks", "Name")? {
-            self.event(Kind::Network, &name, "Removing");
-            match api::delete(&self.client, &format!("/networks/{}", encode(&id)), || format!("removing network {name}")) {
-                Ok(()) => self.event(Kind::Network, &name, "Removed"),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => self.warn(&e.to_string()),
-            }
+            self.remove_object(Kind::Network, &format!("/networks/{}", encode(&id)), &name);
         }
         Ok(())
     }
@@ -135,14 +130,20 @@ impl Engine {
     /// Removes the project's named volumes (`down -v`).
     pub(crate) fn remove_volumes(&self) -> Result<()> {
         for (_, name) in self.labelled("/volumes", "Name")? {
-            self.event(Kind::Volume, &name, "Removing");
-            match api::delete(&self.client, &format!("/volumes/{}", encode(&name)), || format!("removing volume {name}")) {
-                Ok(()) => self.event(Kind::Volume, &name, "Removed"),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => self.warn(&e.to_string()),
-            }
+            self.remove_object(Kind::Volume, &format!("/volumes/{}", encode(&name)), &name);
         }
         Ok(())
+    }
+
+    /// `DELETE path` of a network, volume or image: one already gone is fine,
+    /// one that cannot go (still in use) is a warning, as compose's `down` has it.
+    pub(crate) fn remove_object(&self, kind: Kind, path: &str, name: &str) {
+        self.event(kind, name, "Removing");
+        match api::delete(&self.client, path, || format!("removing {} {name}", kind.as_str().to_lowercase())) {
+            Ok(()) => self.event(kind, name, "Removed"),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => self.warn(&e.to_string()),
+        }
     }
 
     /// (id, name) of the networks or volumes labelled for this project.

@@ -54,7 +54,7 @@ impl Engine {
         let svc = self.run_service(svc, o)?;
         let only: BTreeSet<String> = [o.service.clone()].into();
         self.check(&only, &Default::default())?;
-        let deps: Vec<String> = crate::graph::with_dependencies(&self.project, &[o.service.clone()])?.into_iter().filter(|d| *d != o.service).collect();
+        let deps: Vec<String> = crate::graph::with_dependencies(&self.project, std::slice::from_ref(&o.service))?.into_iter().filter(|d| *d != o.service).collect();
         if !o.no_deps && !deps.is_empty() {
             let converged = self.create(&UpOptions { services: deps, images: o.images.clone(), ..Default::default() })?;
             self.start(&converged.services, &Default::default())?;

@@ -63,7 +63,7 @@ impl Engine {
             if d.condition == DependsOnCondition::ServiceStarted || !self.project.services.contains_key(dep) {
                 continue;
             }
-            let containers = self.containers(&[dep.clone()], OneOff::Exclude, true)?;
+            let containers = self.containers(std::slice::from_ref(dep), OneOff::Exclude, true)?;
             let r = containers.iter().try_for_each(|c| match d.condition {
                 DependsOnCondition::ServiceHealthy => self.wait_healthy(c, None),
                 _ => self.wait_completed(c),

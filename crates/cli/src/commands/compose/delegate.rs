@@ -68,7 +68,7 @@ fn want_tty(no_tty: bool) -> bool {
 }
 
 pub fn exec(g: &Global, p: &ProjectFlags, a: ExecArgs) -> CmdResult {
-    let e = project::engine(g, p, &[a.service.clone()], true)?;
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
     let c = service_container(&e, &a.service, a.index, true)?;
     let mut argv: Vec<String> = Vec::new();
     let flag = |on: bool, f: &str, argv: &mut Vec<String>| {
@@ -155,7 +155,7 @@ pub struct RunArgs {
 }
 
 pub fn run(g: &Global, p: &ProjectFlags, a: RunArgs) -> CmdResult {
-    let e = project::engine(g, p, &[a.service.clone()], false)?;
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), false)?;
     let tty = want_tty(a.no_tty);
     let o = RunOptions {
         service: a.service.clone(),
@@ -212,45 +212,30 @@ pub struct PortArgs {
 }
 
 pub fn port(g: &Global, p: &ProjectFlags, a: PortArgs) -> CmdResult {
-    let e = project::engine(g, p, &[a.service.clone()], true)?;
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
     let c = service_container(&e, &a.service, a.index, true)?;
     commands::containers::port(g, parsed("port", vec![c.name, format!("{}/{}", a.private_port, a.protocol)])?)
 }
 
 #[derive(Args)]
 pub struct CpArgs {
-    /// Archive mode (copy all uid/gid information)
-    #[arg(short = 'a', long = "archive")]
-    archive: bool,
-    /// Always follow symbol link in SRC_PATH
-    #[arg(short = 'L', long = "follow-link")]
-    follow_link: bool,
     /// index of the container if service has multiple replicas
     #[arg(long = "index", default_value_t = 1)]
     index: u64,
-    /// SRC_PATH (SERVICE:SRC_PATH to copy out)
-    src: String,
-    /// DEST_PATH (SERVICE:DEST_PATH to copy in)
-    dest: String,
+    /// [-a] [-L] SRC_PATH DEST_PATH, as for `berth cp`, with SERVICE:PATH for a container's side
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    args: Vec<String>,
 }
 
 pub fn cp(g: &Global, p: &ProjectFlags, a: CpArgs) -> CmdResult {
     let e = project::engine(g, p, &[], true)?;
-    let resolve = |arg: &str| -> Result<String, Failure> {
-        match commands::cp::split_container_path(arg) {
-            (Some(svc), path) => Ok(format!("{}:{path}", service_container(&e, svc, a.index, false)?.name)),
-            (None, path) => Ok(path.to_owned()),
-        }
-    };
-    let (src, dest) = (resolve(&a.src)?, resolve(&a.dest)?);
     let mut argv = Vec::new();
-    if a.archive {
-        argv.push("-a".to_owned());
+    for arg in a.args {
+        argv.push(match commands::cp::split_container_path(&arg) {
+            (Some(svc), path) if !arg.starts_with('-') => format!("{}:{path}", service_container(&e, svc, a.index, false)?.name),
+            _ => arg,
+        });
     }
-    if a.follow_link {
-        argv.push("-L".to_owned());
-    }
-    argv.extend([src, dest]);
     commands::cp::cp(g, parsed("cp", argv)?)
 }
 
