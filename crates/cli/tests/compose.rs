@@ -168,9 +168,9 @@ fn sample_project_up_scale_change_down() {
     assert!(names(&d, &["network", "ls", "--format", "{{.Name}}"]).contains(&"shop_default".to_owned()));
     assert!(names(&d, &["volume", "ls", "--format", "{{.Name}}"]).contains(&"shop_data".to_owned()));
 
-    // The same project again: nothing changes.
+    // The same project again: nothing changes (--wait: running, db healthy, migrate done).
     let before = p.ids();
-    p.ok(&["up", "-d"]);
+    p.ok(&["up", "--wait"]);
     let again = p.ids();
     for n in ["shop-db-1", "shop-web-1", "shop-worker-1"] {
         assert_eq!(before[n], again[n], "{n} was recreated although nothing changed");
@@ -494,6 +494,10 @@ services:
     assert!(err.contains("Container cmds-app-1  Restarting"), "app has depends_on.restart on web: {err}");
     assert_eq!(http_get(port, Duration::from_secs(10)).unwrap().trim(), "cmds");
     assert_eq!(p.ids(), before, "restart keeps the containers");
+    // Recreating web restarts app too (restart: true), without recreating it.
+    let (_, err) = p.ok(&["up", "-d", "--force-recreate", "web"]);
+    assert!(err.contains("Container cmds-web-1  Recreated") && err.contains("Container cmds-app-1  Restarting"), "{err}");
+    assert_eq!(p.ids()["cmds-app-1"], before["cmds-app-1"]);
     p.ok(&["kill", "app"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while p.out(&["ps", "-a", "--format", "{{.State}}", "app"]).trim() != "exited" {

@@ -547,7 +547,7 @@ fn up(g: &Global, p: &ProjectFlags, a: UpArgs) -> CmdResult {
         return Ok(());
     }
     if a.detach || a.wait {
-        e.start(&converged.services, &Default::default()).map_err(project::failure)?;
+        e.start_converged(&converged, &Default::default(), a.timeout).map_err(project::failure)?;
         if a.wait {
             e.wait_ready(&converged.services, a.wait_timeout.map(std::time::Duration::from_secs)).map_err(project::failure)?;
         }

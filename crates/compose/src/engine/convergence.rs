@@ -54,6 +54,9 @@ pub struct Converged {
     pub services: BTreeSet<String>,
     /// Ids of the containers it created or recreated (all their output is new).
     pub fresh: BTreeSet<String>,
+    /// Services to restart once started: they asked (`depends_on.restart: true`)
+    /// to follow a dependency that was just recreated.
+    pub restart: BTreeSet<String>,
 }
 
 impl Engine {
@@ -109,6 +112,7 @@ impl Engine {
         self.ensure_resources(&services)?;
         let mut existing = self.containers_by_service()?;
         let mut fresh = BTreeSet::new();
+        let mut recreated = BTreeSet::new();
         for name in crate::graph::start_order(&self.project)?.into_iter().filter(|n| services.contains(n)) {
             let svc = &self.project.services[&name];
             // --force-recreate and --no-recreate are about the services named;
@@ -116,13 +120,25 @@ impl Engine {
             let recreate = if o.services.is_empty() || o.services.contains(&name) { o.recreate } else { Recreate::Diverged.min_with(o.recreate) };
             let want = o.scale.get(&name).copied().unwrap_or_else(|| svc.replicas());
             let have = existing.remove(&name).unwrap_or_default();
-            fresh.extend(self.converge_service(svc, have, want, image_ids.get(&name).map(String::as_str), recreate, o)?);
+            let (made, replaced) = self.converge_service(svc, have, want, image_ids.get(&name).map(String::as_str), recreate, o)?;
+            fresh.extend(made);
+            if replaced {
+                recreated.insert(name);
+            }
         }
-        Ok(Converged { services, fresh })
+        let restart = self
+            .project
+            .services
+            .keys()
+            .filter(|s| !recreated.contains(*s))
+            .filter(|s| self.project.services[*s].depends_on.iter().any(|(d, dep)| dep.restart && recreated.contains(d)))
+            .cloned()
+            .collect();
+        Ok(Converged { services, fresh, restart })
     }
 
-    /// One service: returns the ids of containers made.
-    fn converge_service(&self, svc: &Service, mut have: Vec<Container>, want: u64, image_id: Option<&str>, recreate: Recreate, o: &UpOptions) -> Result<Vec<String>> {
+    /// One service: returns the ids of containers made, and whether any replaced one.
+    fn converge_service(&self, svc: &Service, mut have: Vec<Container>, want: u64, image_id: Option<&str>, recreate: Recreate, o: &UpOptions) -> Result<(Vec<String>, bool)> {
         have.sort_by_key(|c| c.number);
         let keep = have.len().min(want as usize);
         let surplus: Vec<Container> = have.split_off(keep);
@@ -150,7 +166,7 @@ impl Engine {
             made.push(self.create_container(svc, number, &name, image_id, HashMap::new())?);
             self.event(Kind::Container, &name, "Created");
         }
-        Ok(made)
+        Ok((made, !replace.is_empty()))
     }
 
     /// Makes one container of `svc` (secrets written first); returns its id.

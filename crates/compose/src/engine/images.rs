@@ -229,6 +229,34 @@ fn context_tar(dir: &Path, inline: Option<(&'static str, String)>) -> impl std::
 
 struct FailedRead(Option<std::io::Error>);
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn the_context_is_streamed_as_a_tar_with_the_inline_dockerfile() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/app.txt"), "app").unwrap();
+        let mut bytes = Vec::new();
+        context_tar(dir.path(), Some((".berth-compose.Dockerfile", "FROM busybox\n".into()))).read_to_end(&mut bytes).unwrap();
+        let mut names: Vec<(String, String)> = tar::Archive::new(&bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut body = String::new();
+                e.read_to_string(&mut body).unwrap();
+                (e.path().unwrap().display().to_string(), body)
+            })
+            .filter(|(_, body)| !body.is_empty())
+            .collect();
+        names.sort();
+        assert_eq!(names, [(".berth-compose.Dockerfile".to_owned(), "FROM busybox\n".to_owned()), ("src/app.txt".to_owned(), "app".to_owned())]);
+    }
+}
+
 impl std::io::Read for FailedRead {
     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
         Err(self.0.take().unwrap_or_else(|| std::io::Error::other("no build context")))

@@ -47,6 +47,16 @@ impl Engine {
         })
     }
 
+    /// `up`'s start: the services converged, then the restarts their
+    /// dependencies' recreation asked for.
+    pub fn start_converged(&self, c: &super::Converged, o: &StartOptions, timeout: Option<i64>) -> Result<()> {
+        self.start(&c.services, o)?;
+        if c.restart.is_empty() {
+            return Ok(());
+        }
+        self.restart(&c.restart.iter().cloned().collect::<Vec<_>>(), timeout)
+    }
+
     pub(crate) fn start_one(&self, c: &Container) -> Result<()> {
         self.event(Kind::Container, &c.name, "Starting");
         let path = if c.state == "paused" { "unpause" } else { "start" };

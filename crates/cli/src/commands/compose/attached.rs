@@ -51,7 +51,10 @@ pub fn up(e: &Engine, p: &ProjectFlags, a: &UpArgs, converged: &Converged) -> Cm
         }
     }
     let existing = e.containers(&[], OneOff::Exclude, true).map_err(project::failure)?;
-    let printer = Arc::new(LogPrinter::new(existing.iter().filter(|c| attach.contains(&c.service)).map(|c| c.short_name()).collect::<Vec<_>>().iter().map(String::as_str), use_colour(&p.ansi, a.no_color), !a.no_log_prefix));
+    let mut attaching: Vec<String> = existing.iter().filter(|c| attach.contains(&c.service)).map(|c| c.short_name()).collect();
+    attaching.sort();
+    let printer = Arc::new(LogPrinter::new(attaching.iter().map(String::as_str), use_colour(&p.ansi, a.no_color), !a.no_log_prefix));
+    printer.note(&format!("Attaching to {}", attaching.join(", ")));
     let since = unix_now();
     let stopping = Arc::new(AtomicBool::new(false));
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -118,7 +121,7 @@ fn watch(
     on_started: &(dyn Fn(&Container) + Sync),
     converged: &Converged,
 ) -> Result<i64, Failure> {
-    e.start(&converged.services, &StartOptions { on_started: Some(on_started) }).map_err(project::failure)?;
+    e.start_converged(converged, &StartOptions { on_started: Some(on_started) }, a.timeout).map_err(project::failure)?;
     let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
     let mut code: Option<i64> = None;
     let mut ended = 0;
