@@ -229,6 +229,12 @@ fn context_tar(dir: &Path, inline: Option<(&'static str, String)>) -> impl std::
 
 struct FailedRead(Option<std::io::Error>);
 
+impl std::io::Read for FailedRead {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("no build context")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,11 +260,5 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [(".berth-compose.Dockerfile".to_owned(), "FROM busybox\n".to_owned()), ("src/app.txt".to_owned(), "app".to_owned())]);
-    }
-}
-
-impl std::io::Read for FailedRead {
-    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("no build context")))
     }
 }
