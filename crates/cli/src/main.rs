@@ -69,6 +69,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: NetworkCmd,
     },
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -262,7 +269,15 @@ enum NetworkCmd {
 }
 
 #[derive(Subcommand)]
+enum BuilderCmd {
+    /// Remove build cache
+    Prune(commands::build::BuilderPruneArgs),
+}
+
+#[derive(Subcommand)]
 enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),
@@ -391,6 +406,8 @@ fn main() {
         Cmd::Image { cmd: ImageCmd::Prune(a) } => commands::images::prune(g, a),
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => commands::registry::pull(g, a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => commands::registry::push(g, a),
+        Cmd::Build(a) | Cmd::Image { cmd: ImageCmd::Build(a) } => commands::build::build(g, a),
+        Cmd::Builder { cmd: BuilderCmd::Prune(a) } => commands::build::builder_prune(g, a),
         Cmd::Login(a) => commands::registry::login(g, a),
         Cmd::Logout(a) => commands::registry::logout(g, a),
         Cmd::Compose(a) => commands::compose::compose(g, a),

@@ -88,6 +88,13 @@ impl Events {
         }
     }
 
+    /// `image tag|build …` with the image's name.
+    pub fn image(&self, id: &str, name: &str, action: &str) {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("name".into(), json!(name));
+        self.publish("image", action, id, None, attrs);
+    }
+
     /// `volume create|destroy|prune`.
     pub fn volume(&self, name: &str, action: &str) {
         let mut attrs = serde_json::Map::new();

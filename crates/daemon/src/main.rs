@@ -1,5 +1,6 @@
 //! berthd: the berth engine daemon. Serves the Docker Engine API on a UNIX socket.
 
+mod builder;
 mod config;
 mod containers;
 mod error;

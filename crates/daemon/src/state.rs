@@ -34,6 +34,8 @@ pub struct State {
     pub config_file: Option<PathBuf>,
     /// The registry client (pull, push, login), shared for its token cache and agents.
     pub registry: berth_registry::Registry,
+    /// Step cache keys → intermediate images (`docker build`'s cache).
+    pub build_cache: crate::builder::cache::BuildCache,
     shutting_down: AtomicBool,
 }
 
@@ -66,6 +68,7 @@ impl State {
             defaults: std::sync::RwLock::new(cfg.defaults.clone()),
             config_file: cfg.config_file.clone(),
             registry: registry_client(cfg),
+            build_cache: crate::builder::cache::BuildCache::open(&data_root.join("berth.db")).context("opening the build cache")?,
             shutting_down: AtomicBool::new(false),
         })
     }

@@ -2,6 +2,7 @@
 //! `--format` rendering.
 
 pub mod compose;
+pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod events;

@@ -186,11 +186,15 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
     let vol_refs = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0);
     let vol_size: i64 = volumes.iter().map(vol_bytes).sum();
     let vol_unused: i64 = volumes.iter().filter(|v| vol_refs(v) == 0).map(vol_bytes).sum();
+    let cache = d["BuildCache"].as_array().unwrap_or(&empty);
+    let cache_used = |c: &&Value| c["InUse"].as_bool().unwrap_or(false);
+    let cache_size: i64 = cache.iter().map(|c| i64_of(c, "Size")).sum();
+    let cache_free: i64 = cache.iter().filter(|c| !cache_used(c)).map(|c| i64_of(c, "Size")).sum();
     let rows = vec![
         serde_json::json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": crate::units::human_size(img_size as f64), "Reclaimable": reclaim(img_unused, img_size)}),
         serde_json::json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": containers.iter().filter(|c| running(c)).count().to_string(), "Size": crate::units::human_size(ctr_size as f64), "Reclaimable": reclaim(ctr_idle, ctr_size)}),
         serde_json::json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": volumes.iter().filter(|v| vol_refs(v) > 0).count().to_string(), "Size": crate::units::human_size(vol_size as f64), "Reclaimable": reclaim(vol_unused, vol_size)}),
-        serde_json::json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        serde_json::json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": cache.iter().filter(cache_used).count().to_string(), "Size": crate::units::human_size(cache_size as f64), "Reclaimable": crate::units::human_size(cache_free as f64)}),
     ];
     if a.verbose {
         return df_verbose(&d, a.format.as_deref());

@@ -159,7 +159,9 @@ impl Daemon {
         }
         let mut c = Command::new(DOCKER);
         let cfg = self.dir.path().join("docker-config");
-        c.args(args).env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", cfg).env_remove("DOCKER_CONTEXT");
+        c.args(args).env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", cfg).env_remove("DOCKER_CONTEXT")
+            // berthd serves the classic builder's /build (no BuildKit session).
+            .env("DOCKER_BUILDKIT", "0");
         Some(Run::new(c))
     }
 

@@ -213,7 +213,7 @@ pub async fn commit(State(state): State<AppState>, params: Params, body: axum::b
 /// `GET /system/df`: images (with shared sizes), containers and volumes with their
 /// sizes; the build cache is not tracked here yet.
 pub async fn system_df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let Json(images) = super::images::list(State(state.clone()), Params::parse(Some("all=1"))).await?;
+    let Json(images) = super::images::list(State(state.clone()), Params::parse(None)).await?;
     let Json(containers) = super::containers::list(State(state.clone()), Params::parse(Some("all=1&size=1"))).await?;
     let st = state.clone();
     let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
@@ -246,7 +246,9 @@ pub async fn system_df(State(state): State<AppState>) -> ApiResult<Json<Value>> 
         })
         .collect();
     let volumes = super::volumes::usage(&state).await?;
-    Ok(Json(json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] })))
+    let st = state.clone();
+    let cache = tokio::task::spawn_blocking(move || crate::builder::usage(&st)).await?.map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    Ok(Json(json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache })))
 }
 
 #[cfg(test)]

@@ -37,11 +37,12 @@ pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Js
     let filters = Filters::parse(params.get("filters").unwrap_or(""))?;
     filters.validate(&["before", "dangling", "label", "reference", "since"])?;
     let dangling = filters.bool("dangling")?;
+    let all = params.get("all").is_some_and(|v| v == "1" || v == "true");
     blocking(&state, move |store| {
         let mut out = Vec::new();
         let before = filters.get("before").first().map(|n| created_of(store, n)).transpose()?;
         let since = filters.get("since").first().map(|n| created_of(store, n)).transpose()?;
-        for img in store.list(&ListFilter { dangling })? {
+        for img in store.list(&ListFilter { dangling, all })? {
             let created = img.created.as_deref().and_then(parse_rfc3339).unwrap_or(0);
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
                 continue;
@@ -245,9 +246,9 @@ async fn tag(state: AppState, name: String, params: Params) -> ApiResult<StatusC
 /// `DELETE /images/{name}?force=&noprune=`
 async fn remove(state: AppState, name: String, params: Params) -> ApiResult<Json<Vec<ImageDeleteResponseItem>>> {
     let force = params.bool("force");
+    let st = state.clone();
     blocking(&state, move |store| {
-        // No containers exist yet, so no image is in use.
-        let records = store.remove(&name, force, &|_| None)?;
+        let records = store.remove(&name, force, &crate::builder::image_user(&st))?;
         Ok(records.into_iter().map(delete_item).collect())
     })
     .await
@@ -350,7 +351,7 @@ pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<J
     filters.validate(&["dangling", "label"])?;
     let only_dangling = filters.bool("dangling")?.unwrap_or(true);
     blocking(&state, move |store| {
-        let filter = ListFilter { dangling: if only_dangling { Some(true) } else { None } };
+        let filter = ListFilter { dangling: if only_dangling { Some(true) } else { None }, all: false };
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
         for img in store.list(&filter)? {

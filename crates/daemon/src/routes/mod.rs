@@ -1,5 +1,6 @@
 //! The Engine API routes berthd serves so far: system, images, containers and exec.
 
+mod build;
 mod container_fs;
 mod container_stats;
 pub mod containers;
@@ -31,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         // Image names contain slashes (`registry:5000/team/app:1`), so everything
         // below /images/ is dispatched on method and last segment by hand.
         .route("/images/{*rest}", any(images::by_name))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/auth", post(distribution::auth))
         .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/containers/create", post(containers::create))

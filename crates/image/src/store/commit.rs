@@ -60,11 +60,46 @@ pub fn apply_changes(config: &Value, changes: &[String]) -> Result<Value> {
     Ok(out)
 }
 
+/// One history entry a derived image appends.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryItem {
+    pub created_by: String,
+    pub comment: Option<String>,
+    /// Whether the step made no layer (ENV, CMD ...). A step that would make one but
+    /// changed nothing is marked empty too.
+    pub empty_layer: bool,
+}
+
+/// What [`ImageStore::derive`] needs besides the upper dir.
+#[derive(Clone, Debug, Default)]
+pub struct DeriveOptions {
+    /// The image to build on; `None` for `scratch`.
+    pub base: Option<Digest>,
+    /// The new image's runtime config, in Docker's shape (`Cmd`, `Env`, `Healthcheck`...).
+    pub config: Value,
+    /// History entries appended, in order; at most one may make the layer.
+    pub history: Vec<HistoryItem>,
+    pub author: Option<String>,
+    /// The name to tag the new image with (`latest` if it has no tag).
+    pub tag: Option<String>,
+    /// A builder's step image: hidden from `images` and image prune (it is build cache).
+    pub intermediate: bool,
+}
+
 impl ImageStore {
     /// Makes a new image from `base` plus the changes recorded in the overlay `upper`
     /// dir (whiteouts become OCI `.wh.` entries), with `opts.config` as its config and a
     /// history entry; tags it if asked. Returns the new image id.
     pub fn commit_container(&self, upper: &Path, opts: &CommitOptions) -> Result<Digest> {
+        let history = vec![HistoryItem { created_by: opts.created_by.clone(), comment: opts.comment.clone(), empty_layer: false }];
+        let derive = DeriveOptions { base: opts.base.clone(), config: opts.config.clone(), history, author: opts.author.clone(), tag: opts.tag.clone(), intermediate: false };
+        self.derive(Some(upper), &derive)
+    }
+
+    /// Makes a new image from `opts.base`: the changes in the overlay `upper` dir (if
+    /// any) become one layer, `opts.history` is appended, `opts.config` replaces the
+    /// runtime config. Docker's commit and the builder's steps both end here.
+    pub fn derive(&self, upper: Option<&Path>, opts: &DeriveOptions) -> Result<Digest> {
         let tag = opts.tag.as_deref().map(Reference::parse).transpose()?.map(Reference::with_default_tag);
         if tag.as_ref().is_some_and(|t| t.digest().is_some()) {
             return Err(Error::InvalidReference("refusing to create a tag with a digest reference".into()));
@@ -74,20 +109,25 @@ impl ImageStore {
 
         // The changes tar goes to a temp file first: whether it is empty decides whether
         // the image gets a layer at all (Docker marks an empty commit `empty_layer`).
-        let tmp = self.content().root().join(format!(".commit-{}", random_id(16)));
-        let layer = (|| -> Result<Option<(Digest, u64, Digest)>> {
-            let f = File::create(&tmp).ctx("create", &tmp)?;
-            let list = write_changes_tar(&lowers, upper, std::io::BufWriter::new(f))?;
-            if list.is_empty() {
-                return Ok(None);
+        let layer = match upper {
+            Some(upper) => {
+                let tmp = self.content().root().join(format!(".commit-{}", random_id(16)));
+                let layer = (|| -> Result<Option<(Digest, u64, Digest)>> {
+                    let f = File::create(&tmp).ctx("create", &tmp)?;
+                    let list = write_changes_tar(&lowers, upper, std::io::BufWriter::new(f))?;
+                    if list.is_empty() {
+                        return Ok(None);
+                    }
+                    let (blob, size) = self.content().write_new(File::open(&tmp).ctx("open", &tmp)?)?;
+                    let parent = base.as_ref().and_then(|b| b.chain_ids.last().cloned());
+                    let l = self.layers().unpack(parent.as_ref(), Some(&blob), self.content().open_blob(&blob)?, Some(media_type::Compression::None), &format!("commit layer {blob}"))?;
+                    Ok(Some((blob, size, l.diff_id)))
+                })();
+                let _ = std::fs::remove_file(&tmp);
+                layer?
             }
-            let (blob, size) = self.content().write_new(File::open(&tmp).ctx("open", &tmp)?)?;
-            let parent = base.as_ref().and_then(|b| b.chain_ids.last().cloned());
-            let l = self.layers().unpack(parent.as_ref(), Some(&blob), self.content().open_blob(&blob)?, Some(media_type::Compression::None), &format!("commit layer {blob}"))?;
-            Ok(Some((blob, size, l.diff_id)))
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        let layer = layer?;
+            None => None,
+        };
 
         let created = now_rfc3339();
         let mut image: Value = match &base {
@@ -99,21 +139,23 @@ impl ImageStore {
         if let Some(a) = opts.author.as_deref().filter(|a| !a.is_empty()) {
             image["author"] = json!(a);
         }
-        let mut h = json!({ "created": created, "created_by": opts.created_by });
-        if let Some(a) = opts.author.as_deref().filter(|a| !a.is_empty()) {
-            h["author"] = json!(a);
-        }
-        if let Some(c) = opts.comment.as_deref().filter(|c| !c.is_empty()) {
-            h["comment"] = json!(c);
-        }
-        if layer.is_none() {
-            h["empty_layer"] = json!(true);
-        }
         if !image["history"].is_array() {
             image["history"] = json!([]);
         }
-        if let Some(hist) = image["history"].as_array_mut() {
-            hist.push(h);
+        for item in &opts.history {
+            let mut h = json!({ "created": created, "created_by": item.created_by });
+            if let Some(a) = opts.author.as_deref().filter(|a| !a.is_empty()) {
+                h["author"] = json!(a);
+            }
+            if let Some(c) = item.comment.as_deref().filter(|c| !c.is_empty()) {
+                h["comment"] = json!(c);
+            }
+            if item.empty_layer || layer.is_none() {
+                h["empty_layer"] = json!(true);
+            }
+            if let Some(hist) = image["history"].as_array_mut() {
+                hist.push(h);
+            }
         }
         if let Some((_, _, diff_id)) = &layer {
             if !image["rootfs"]["diff_ids"].is_array() {
@@ -147,7 +189,8 @@ impl ImageStore {
             }
         }
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("generated manifest", e))?;
-        self.register_manifest(&manifest_bytes, tag.as_slice())
+        let id = self.register_manifest_as(&manifest_bytes, tag.as_slice(), opts.intermediate)?;
+        Ok(id)
     }
 }
 

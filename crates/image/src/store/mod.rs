@@ -11,7 +11,7 @@ mod commit;
 mod import;
 mod remove;
 
-pub use commit::{apply_changes, CommitOptions};
+pub use commit::{apply_changes, CommitOptions, DeriveOptions, HistoryItem};
 pub use import::ImportOptions;
 pub use remove::{ContainerUse, DeleteRecord};
 
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS image_images (
     chain_ids       TEXT NOT NULL,      -- JSON array, base layer first
     created         TEXT,               -- from the config
     size            INTEGER NOT NULL,   -- sum of uncompressed layer sizes
-    added_at        INTEGER NOT NULL
+    added_at        INTEGER NOT NULL,
+    intermediate    INTEGER NOT NULL DEFAULT 0  -- a builder step's image (build cache)
 );
 CREATE TABLE IF NOT EXISTS image_tags (
     name     TEXT PRIMARY KEY,          -- normalised name:tag
@@ -85,6 +86,8 @@ pub struct ImageSummary {
     pub repo_digests: Vec<String>,
     pub created: Option<String>,
     pub size: u64,
+    /// A builder step image (build cache).
+    pub intermediate: bool,
 }
 
 /// Filters of `list`.
@@ -92,6 +95,8 @@ pub struct ImageSummary {
 pub struct ListFilter {
     /// `Some(true)`: only untagged images; `Some(false)`: only tagged ones.
     pub dangling: Option<bool>,
+    /// Include the builder's intermediate (step) images (`docker images -a`).
+    pub all: bool,
 }
 
 /// One line of `docker history`, newest first.
@@ -115,6 +120,7 @@ pub(crate) struct Prepared {
     pub created: Option<String>,
     pub size: u64,
     pub tags: Vec<Reference>,
+    pub intermediate: bool,
 }
 
 /// The image store.
@@ -137,6 +143,11 @@ impl ImageStore {
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.pragma_update(None, "foreign_keys", "ON")?;
         db.execute_batch(SCHEMA)?;
+        // Stores made before the builder lack the column.
+        let has_col: bool = db.prepare("SELECT 1 FROM pragma_table_info('image_images') WHERE name = 'intermediate'")?.exists([])?;
+        if !has_col {
+            db.execute_batch("ALTER TABLE image_images ADD COLUMN intermediate INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(ImageStore { db: Mutex::new(db), content, layers })
     }
 
@@ -268,7 +279,19 @@ impl ImageStore {
             "INSERT INTO image_tags (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
             params![target.to_string(), id.to_string()],
         )?;
+        self.set_intermediate(&id, false)?;
         Ok(target)
+    }
+
+    /// Marks an image as a builder step image (hidden, build cache) or a plain one.
+    pub fn set_intermediate(&self, id: &Digest, intermediate: bool) -> Result<()> {
+        self.db().execute("UPDATE image_images SET intermediate = ?2 WHERE id = ?1", params![id.to_string(), intermediate as i64])?;
+        Ok(())
+    }
+
+    /// Untagged intermediate images (the builder's cache): id, size, created.
+    pub fn intermediates(&self) -> Result<Vec<ImageSummary>> {
+        Ok(self.list(&ListFilter { dangling: Some(true), all: true })?.into_iter().filter(|i| i.intermediate).collect())
     }
 
     /// Records a repo digest (`name@sha256:...`) for an image, e.g. after a pull.
@@ -295,21 +318,24 @@ impl ImageStore {
 
     /// Lists images, newest first (`docker images`).
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<ImageSummary>> {
-        let rows: Vec<(String, Option<String>, i64)> = {
+        let rows: Vec<(String, Option<String>, i64, bool)> = {
             let db = self.db();
-            let mut stmt = db.prepare_cached("SELECT id, created, size FROM image_images ORDER BY created DESC, id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+            let mut stmt = db.prepare_cached("SELECT id, created, size, intermediate FROM image_images ORDER BY created DESC, id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))?.collect::<rusqlite::Result<_>>()?;
             rows
         };
         let mut out = Vec::new();
-        for (id, created, size) in rows {
+        for (id, created, size, intermediate) in rows {
             let id = Digest::parse(&id)?;
             let (repo_tags, repo_digests) = self.names_of(&id)?;
             let dangling = repo_tags.is_empty();
             if filter.dangling.is_some_and(|want| want != dangling) {
                 continue;
             }
-            out.push(ImageSummary { id, repo_tags, repo_digests, created, size: size as u64 });
+            if intermediate && dangling && !filter.all {
+                continue;
+            }
+            out.push(ImageSummary { id, repo_tags, repo_digests, created, size: size as u64, intermediate });
         }
         Ok(out)
     }
@@ -380,6 +406,7 @@ impl ImageStore {
             created: config.created().clone(),
             size,
             tags,
+            intermediate: false,
         })
     }
 
@@ -391,9 +418,9 @@ impl ImageStore {
         for p in prepared {
             let chains = serde_json::to_string(&p.chain_ids).expect("digests serialise");
             tx.execute(
-                "INSERT INTO image_images (id, manifest_digest, chain_ids, created, size, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO NOTHING",
-                params![p.id.to_string(), p.manifest_digest.to_string(), chains, p.created, p.size as i64, now],
+                "INSERT INTO image_images (id, manifest_digest, chain_ids, created, size, added_at, intermediate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET intermediate = MIN(intermediate, excluded.intermediate)",
+                params![p.id.to_string(), p.manifest_digest.to_string(), chains, p.created, p.size as i64, now, p.intermediate as i64],
             )?;
             for t in &p.tags {
                 tx.execute(
@@ -409,13 +436,19 @@ impl ImageStore {
     /// Registers an image from a manifest whose blobs are already in the content store
     /// (the registry client's pull ends here): verifies, unpacks, records, tags.
     pub fn register_manifest(&self, manifest_bytes: &[u8], tags: &[Reference]) -> Result<Digest> {
+        self.register_manifest_as(manifest_bytes, tags, false)
+    }
+
+    /// [`ImageStore::register_manifest`], recording whether the image is a builder step's.
+    pub(crate) fn register_manifest_as(&self, manifest_bytes: &[u8], tags: &[Reference], intermediate: bool) -> Result<Digest> {
         let what = tags.first().map(|t| t.familiar()).unwrap_or_else(|| "image".into());
         let Manifest::Image(m) = Manifest::parse(manifest_bytes, None, &what)? else {
             return Err(Error::json(format!("manifest of {what}"), "an index, not an image manifest: select a platform first"));
         };
         let manifest_digest = self.content.write_bytes(manifest_bytes)?;
         let tags = tags.iter().map(|t| t.clone().with_default_tag()).collect();
-        let p = self.prepare(&manifest_digest, &m, tags, &what)?;
+        let mut p = self.prepare(&manifest_digest, &m, tags, &what)?;
+        p.intermediate = intermediate && p.tags.is_empty();
         let id = p.id.clone();
         self.commit(&[p])?;
         Ok(id)

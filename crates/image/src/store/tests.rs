@@ -107,9 +107,9 @@ fn tags_move_and_rmi_untags_before_deleting() {
     let one = import(&store, "1", Some("app"));
     let two = import(&store, "2", Some("app"));
     assert_ne!(one, two);
-    let dangling = store.list(&ListFilter { dangling: Some(true) }).unwrap();
+    let dangling = store.list(&ListFilter { dangling: Some(true), ..Default::default() }).unwrap();
     assert_eq!(dangling.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), vec![one.clone()]);
-    let tagged = store.list(&ListFilter { dangling: Some(false) }).unwrap();
+    let tagged = store.list(&ListFilter { dangling: Some(false), ..Default::default() }).unwrap();
     assert_eq!(tagged.len(), 1);
     assert_eq!(tagged[0].repo_tags, vec!["app:latest"]);
     assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 2);
