@@ -643,3 +643,63 @@ volumes:
     assert!(names(&d, &["ps", "-aq"]).is_empty());
     assert!(!names(&d, &["volume", "ls", "-q"]).contains(&"v1_data".to_owned()));
 }
+
+#[test]
+fn build_rebuild_and_rmi() {
+    let d = daemon_with_busybox();
+    let p = Project::new(
+        &d,
+        "bld",
+        &format!(
+            r#"
+services:
+  app:
+    build:
+      context: ./app
+      args: {{GREETING: hi-build}}
+    command: ["sh", "-c", "cat /msg.txt /greeting; {IDLE}"]
+  inline:
+    image: local/inline:1
+    build:
+      context: ./app
+      dockerfile_inline: |
+        FROM busybox
+        RUN echo inline-built > /built
+    command: ["sh", "-c", "cat /built; {IDLE}"]
+"#
+        ),
+    );
+    p.write("app/Dockerfile", "FROM busybox\nARG GREETING=none\nCOPY msg.txt /msg.txt\nRUN echo \"$GREETING\" > /greeting\n");
+    p.write("app/msg.txt", "from-context\n");
+    p.write("app/secret.txt", "keep-out\n");
+    p.write("app/.dockerignore", "secret.txt\n");
+    p.ok(&["build"]);
+    let images = names(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains(&"bld-app:latest".to_owned()) && images.contains(&"local/inline:1".to_owned()), "{images:?}");
+    p.ok(&["up", "-d"]);
+    let logs = |svc: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let l = p.out(&["logs", "--no-log-prefix", svc]);
+            if !l.is_empty() || Instant::now() > deadline {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(logs("app"), "from-context\nhi-build\n");
+    assert_eq!(logs("inline"), "inline-built\n");
+    assert!(!p.run(&["exec", "-T", "app", "test", "-e", "/secret.txt"]).status.success(), ".dockerignore keeps secret.txt out");
+    // A changed context and --build: a new image, so app is recreated; inline is not.
+    let before = p.ids();
+    p.write("app/msg.txt", "changed\n");
+    p.ok(&["up", "-d", "--build"]);
+    let after = p.ids();
+    assert_ne!(after["bld-app-1"], before["bld-app-1"]);
+    assert_eq!(after["bld-inline-1"], before["bld-inline-1"], "inline's image did not change");
+    assert_eq!(logs("app"), "changed\nhi-build\n");
+    // --rmi local removes the images compose named itself, not local/inline:1.
+    p.ok(&["down", "-t", "1", "--rmi", "local"]);
+    let images = names(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!images.contains(&"bld-app:latest".to_owned()) && images.contains(&"local/inline:1".to_owned()), "{images:?}");
+}

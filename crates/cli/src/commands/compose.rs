@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_compose::engine::images::{BuildOptions, ImagePolicy};
+use berth_compose::engine::images::{BuildOptions, BuildRequest, ImagePolicy};
 use berth_compose::engine::{DownOptions, Engine, OneOff, Recreate, RemoveImages, UpOptions};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -750,7 +750,9 @@ fn scale(g: &Global, p: &ProjectFlags, a: ScaleArgs) -> CmdResult {
     e.start(&converged.services, &Default::default()).map_err(project::failure)
 }
 
-/// The engine with berth's puller (saved registry credentials).
-fn with_puller(e: Engine) -> Engine {
+/// The engine with berth's puller (saved registry credentials) and builder.
+fn with_hooks(g: &Global, e: Engine) -> Engine {
+    let g = g.clone();
     e.with_puller(Arc::new(|c: &berth_api::Client, image: &str| super::registry::pull_image(c, image, None, true).map_err(|e| e.to_string())))
+        .with_builder(Arc::new(move |_: &berth_api::Client, r: &BuildRequest| delegate::build_image(&g, r)))
 }

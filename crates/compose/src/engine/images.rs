@@ -1,16 +1,16 @@
 //! Images of a project: which to pull or build before containers are made
-//! (per `pull_policy`, `--pull`, `--build`), `build` through the Engine API's
-//! `POST /build`, `compose images` and the list `compose push` sends.
+//! (per `pull_policy`, `--pull`, `--build`), `build` through the builder the
+//! CLI supplies, `compose images` and the list `compose push` sends.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::PathBuf;
 
-use berth_api::client::{encode, query, Body};
+use berth_api::client::encode;
 use serde_json::Value;
 
 use super::api;
 use super::body::image_name;
-use super::error::{Context, EngineError, Result};
+use super::error::{EngineError, Result};
 use super::{Engine, Kind};
 use crate::model::Service;
 
@@ -34,6 +34,28 @@ pub struct BuildOptions {
     pub args: BTreeMap<String, String>,
     pub quiet: bool,
 }
+
+/// One service's `build:`, resolved, for the builder.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The tag to give the image.
+    pub image: String,
+    pub context: PathBuf,
+    /// Absolute path of the Dockerfile (`None`: the context's `Dockerfile`).
+    pub dockerfile: Option<PathBuf>,
+    /// `dockerfile_inline`: the Dockerfile's text.
+    pub dockerfile_inline: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub cache_from: Vec<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub quiet: bool,
+}
+
+/// Builds an image; the CLI supplies berth's `build`.
+pub type Builder = dyn Fn(&berth_api::Client, &BuildRequest) -> std::result::Result<(), String> + Send + Sync;
 
 /// One row of `compose images`.
 #[derive(Debug, Clone)]
@@ -121,53 +143,40 @@ impl Engine {
         Ok(())
     }
 
-    /// Builds one service's image through `POST /build` (docker's classic builder API).
+    /// Builds one service's image with the builder the CLI supplied (berth's
+    /// own `build`: `.dockerignore`, the context streamed to `POST /build`).
     fn build_service(&self, svc: &Service, opts: &BuildOptions) -> Result<()> {
         let Some(b) = &svc.build else { return Ok(()) };
         let image = image_name(&self.project, svc);
         if b.context.contains("://") || b.context.starts_with("git@") {
-            return Err(EngineError::service(&svc.name, format!("build: remote context {} is not supported by berth yet", b.context)));
+            return Err(EngineError::service(&svc.name, format!("build: remote context {} is not supported by berth compose yet", b.context)));
         }
-        let context = Path::new(&b.context).to_path_buf();
+        let context = PathBuf::from(&b.context);
         if !context.is_dir() {
             return Err(EngineError::service(&svc.name, format!("build: context {} is not a directory", context.display())));
         }
-        const INLINE: &str = ".berth-compose.Dockerfile";
-        let dockerfile = if b.dockerfile_inline.is_some() { INLINE.to_owned() } else { b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()) };
         let mut args: BTreeMap<String, String> = b.args.iter().filter_map(|(k, v)| v.clone().or_else(|| self.project.meta.environment.get(k).cloned()).map(|v| (k.clone(), v))).collect();
         args.extend(opts.args.clone());
         let mut labels = b.labels.clone();
         labels.insert(crate::labels::PROJECT.into(), self.project.name.clone());
         labels.insert(crate::labels::SERVICE.into(), svc.name.clone());
-        let cache_from: Vec<String> = b.extra.get("cache_from").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
-        let json = |v: &BTreeMap<String, String>| Some(serde_json::to_string(v).unwrap_or_default());
-        let q = query([
-            ("t", Some(image.clone())),
-            ("dockerfile", Some(dockerfile)),
-            ("buildargs", json(&args)),
-            ("labels", json(&labels)),
-            ("cachefrom", (!cache_from.is_empty()).then(|| serde_json::to_string(&cache_from).unwrap_or_default())),
-            ("target", b.target.clone()),
-            ("nocache", opts.no_cache.then(|| "1".into())),
-            ("pull", opts.pull.then(|| "1".into())),
-            ("q", opts.quiet.then(|| "1".into())),
-        ]);
+        let req = BuildRequest {
+            image: image.clone(),
+            // compose's `dockerfile` is relative to the context.
+            dockerfile: b.dockerfile.as_ref().map(|d| context.join(d)),
+            dockerfile_inline: b.dockerfile_inline.clone(),
+            context,
+            args,
+            labels,
+            target: b.target.clone(),
+            cache_from: b.extra.get("cache_from").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect(),
+            no_cache: opts.no_cache,
+            pull: opts.pull,
+            quiet: opts.quiet,
+        };
+        let builder = self.builder.clone().ok_or_else(|| EngineError::service(&svc.name, "build: no builder available"))?;
         self.event(Kind::Image, &image, "Building");
-        let inline = b.dockerfile_inline.clone().map(|d| (INLINE, d));
-        let tar = context_tar(&context, inline);
-        let progress = self.progress.clone();
-        self.client
-            .call("POST", &format!("/build{q}"), Body::Stream { content_type: "application/x-tar", reader: Box::new(tar) })
-            .and_then(|r| {
-                r.json_messages(|m| {
-                    if let Some(s) = &m.stream {
-                        for line in s.lines().filter(|l| !l.trim().is_empty()) {
-                            progress.output(line);
-                        }
-                    }
-                })
-            })
-            .context(|| format!("building service {:?}", svc.name))?;
+        builder(&self.client, &req).map_err(|m| EngineError::service(&svc.name, format!("build: {m}")))?;
         self.event(Kind::Image, &image, "Built");
         Ok(())
     }
@@ -195,70 +204,5 @@ impl Engine {
     /// Images `compose push` sends: services that are built and name an image.
     pub fn push_list(&self, services: &[String]) -> Vec<String> {
         self.project.services.values().filter(|s| services.is_empty() || services.contains(&s.name)).filter(|s| s.build.is_some() && s.image.is_some()).map(|s| image_name(&self.project, s)).collect()
-    }
-}
-
-/// The build context as a tar stream, written by a thread into a pipe so a big
-/// context is never held in memory. `inline` adds a generated Dockerfile.
-fn context_tar(dir: &Path, inline: Option<(&'static str, String)>) -> impl std::io::Read {
-    let (reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
-        Err(e) => return Box::new(FailedRead(Some(e))) as Box<dyn std::io::Read + Send>,
-    };
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || {
-        let mut t = tar::Builder::new(writer);
-        t.follow_symlinks(false);
-        let r = t.append_dir_all(".", &dir).and_then(|_| match &inline {
-            Some((name, text)) => {
-                let mut h = tar::Header::new_gnu();
-                h.set_size(text.len() as u64);
-                h.set_mode(0o644);
-                h.set_cksum();
-                t.append_data(&mut h, name, text.as_bytes())
-            }
-            None => Ok(()),
-        });
-        // A failed walk ends the stream early; the daemon then reports a bad tar.
-        if r.is_ok() {
-            let _ = t.finish();
-        }
-    });
-    Box::new(reader)
-}
-
-struct FailedRead(Option<std::io::Error>);
-
-impl std::io::Read for FailedRead {
-    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("no build context")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    #[test]
-    fn the_context_is_streamed_as_a_tar_with_the_inline_dockerfile() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        std::fs::write(dir.path().join("src/app.txt"), "app").unwrap();
-        let mut bytes = Vec::new();
-        context_tar(dir.path(), Some((".berth-compose.Dockerfile", "FROM busybox\n".into()))).read_to_end(&mut bytes).unwrap();
-        let mut names: Vec<(String, String)> = tar::Archive::new(&bytes[..])
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let mut e = e.unwrap();
-                let mut body = String::new();
-                e.read_to_string(&mut body).unwrap();
-                (e.path().unwrap().display().to_string(), body)
-            })
-            .filter(|(_, body)| !body.is_empty())
-            .collect();
-        names.sort();
-        assert_eq!(names, [(".berth-compose.Dockerfile".to_owned(), "FROM busybox\n".to_owned()), ("src/app.txt".to_owned(), "app".to_owned())]);
     }
 }

@@ -61,8 +61,6 @@ impl Kind {
 pub trait Progress: Send + Sync {
     fn event(&self, kind: Kind, name: &str, status: &str);
     fn warning(&self, message: &str);
-    /// A line of build output.
-    fn output(&self, _line: &str) {}
 }
 
 /// A [`Progress`] that says nothing (tests, `--quiet`).
@@ -83,16 +81,23 @@ pub struct Engine {
     pub project: Project,
     progress: Arc<dyn Progress>,
     puller: Option<Arc<Puller>>,
+    builder: Option<Arc<images::Builder>>,
 }
 
 impl Engine {
     pub fn new(client: Client, project: Project, progress: Arc<dyn Progress>) -> Engine {
-        Engine { client, project, progress, puller: None }
+        Engine { client, project, progress, puller: None, builder: None }
     }
 
     /// Uses `puller` for the pulls `up`, `create`, `run` and `pull` make.
     pub fn with_puller(mut self, puller: Arc<Puller>) -> Engine {
         self.puller = Some(puller);
+        self
+    }
+
+    /// Uses `builder` for `build` and the builds `up`/`create`/`run` make.
+    pub fn with_builder(mut self, builder: Arc<images::Builder>) -> Engine {
+        self.builder = Some(builder);
         self
     }
 

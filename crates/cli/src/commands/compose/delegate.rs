@@ -4,7 +4,7 @@
 
 use berth_api::client::{query, Body};
 use berth_api::Filters;
-use berth_compose::engine::images::ImagePolicy;
+use berth_compose::engine::images::{BuildRequest, ImagePolicy};
 use berth_compose::engine::{Container, Engine, OneOff, RunOptions};
 use clap::{Args, FromArgMatches};
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use crate::commands::{self, fail, is_tty};
 use crate::{CmdResult, Failure, Global};
 
 /// Parses `argv` as berth's `A` command would.
-fn parsed<A: Args + FromArgMatches>(name: &'static str, argv: Vec<String>) -> Result<A, Failure> {
+pub fn parsed<A: Args + FromArgMatches>(name: &'static str, argv: Vec<String>) -> Result<A, Failure> {
     let cmd = A::augment_args(clap::Command::new(name).no_binary_name(true));
     let m = cmd.try_get_matches_from(argv).map_err(|e| fail(e.to_string()))?;
     A::from_arg_matches(&m).map_err(|e| fail(e.to_string()))
@@ -283,6 +283,39 @@ pub fn push(g: &Global, p: &ProjectFlags, a: PushArgs) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// Builds a service's image with `berth build`.
+pub fn build_image(g: &Global, r: &BuildRequest) -> Result<(), String> {
+    let mut argv: Vec<String> = vec!["-t".into(), r.image.clone()];
+    // An inline Dockerfile is written outside the context, where `build -f` takes it.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    if let Some(text) = &r.dockerfile_inline {
+        let path = dir.path().join("Dockerfile");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        argv.extend(["-f".into(), path.display().to_string()]);
+    } else if let Some(f) = &r.dockerfile {
+        argv.extend(["-f".into(), f.display().to_string()]);
+    }
+    for (flag, map) in [("--build-arg", &r.args), ("--label", &r.labels)] {
+        for (k, v) in map {
+            argv.extend([flag.into(), format!("{k}={v}")]);
+        }
+    }
+    if let Some(t) = &r.target {
+        argv.extend(["--target".into(), t.clone()]);
+    }
+    for c in &r.cache_from {
+        argv.extend(["--cache-from".into(), c.clone()]);
+    }
+    for (on, flag) in [(r.no_cache, "--no-cache"), (r.pull, "--pull"), (r.quiet, "-q")] {
+        if on {
+            argv.push(flag.into());
+        }
+    }
+    argv.push(r.context.display().to_string());
+    let args = parsed("build", argv).map_err(|f| f.message.unwrap_or_default())?;
+    commands::build::build(g, args).map_err(|f| f.message.unwrap_or_else(|| "the build failed".into()))
 }
 
 #[derive(Args)]

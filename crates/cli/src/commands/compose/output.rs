@@ -24,12 +24,6 @@ impl Progress for Printer {
     fn warning(&self, message: &str) {
         warn(message);
     }
-
-    fn output(&self, line: &str) {
-        if !self.quiet {
-            eprintln!(" {line}");
-        }
-    }
 }
 
 /// A warning, as compose (logrus) prints it.

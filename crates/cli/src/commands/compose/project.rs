@@ -41,7 +41,7 @@ pub fn engine(g: &Global, p: &ProjectFlags, services: &[String], by_name: bool) 
     }
     let quiet = p.progress.as_deref() == Some("quiet");
     let e = Engine::new(crate::commands::client(g)?, project, Arc::new(Printer { quiet }));
-    Ok(super::with_puller(e))
+    Ok(super::with_hooks(g, e))
 }
 
 /// The project name given without files (when none can be found).
