@@ -98,7 +98,7 @@ enum ComposeCmd {
     Cp(delegate::CpArgs),
     /// Receive real time events from containers
     Events(delegate::EventsArgs),
-    /// Show the Docker Compose version information
+    /// Show the berth compose version information
     Version(VersionArgs),
     /// Block until containers of all (or specified) services stop
     Wait(WaitArgs),
