@@ -156,6 +156,8 @@ enum Cmd {
     Login(commands::registry::LoginArgs),
     /// Log out from a registry
     Logout(commands::registry::LogoutArgs),
+    /// Define and run multi-container applications
+    Compose(commands::compose::ComposeArgs),
 }
 
 #[derive(Subcommand)]
@@ -408,6 +410,7 @@ fn main() {
         Cmd::Builder { cmd: BuilderCmd::Prune(a) } => commands::build::builder_prune(g, a),
         Cmd::Login(a) => commands::registry::login(g, a),
         Cmd::Logout(a) => commands::registry::logout(g, a),
+        Cmd::Compose(a) => commands::compose::compose(g, a),
     };
     if let Err(f) = result {
         if let Some(m) = f.message {

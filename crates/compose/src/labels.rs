@@ -16,6 +16,8 @@ pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const ENVIRONMENT_FILE: &str = "com.docker.compose.project.environment_file";
 pub const VERSION: &str = "com.docker.compose.version";
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// The id of the image a container was created from (a newer image means recreate).
+pub const IMAGE: &str = "com.docker.compose.image";
 pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 

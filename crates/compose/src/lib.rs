@@ -1,7 +1,10 @@
-//! The compose-spec model, interpolation and project loading for berth.
+//! The compose-spec model, interpolation and project loading for berth, and the
+//! engine that brings a project to life on berthd.
 //!
-//! Everything here works without an engine: it turns compose files into a
-//! resolved [`model::Project`] that the engine part (`up`, `down`, …) consumes.
+//! The loader works without a daemon: it turns compose files into a resolved
+//! [`model::Project`]. [`engine`] drives a daemon through the Engine API
+//! (`berth-api`'s client) to create, converge, start and remove what the project
+//! describes (`up`, `down`, …).
 //!
 //! ```no_run
 //! use berth_compose::{load_project, ProjectOptions};
@@ -14,6 +17,7 @@
 
 pub mod config_output;
 pub mod discovery;
+pub mod engine;
 pub mod dotenv;
 pub mod error;
 mod extends;

@@ -1,6 +1,7 @@
 //! The commands, grouped as docker groups them, and what they share: the client and
 //! `--format` rendering.
 
+pub mod compose;
 pub mod build;
 pub mod containers;
 pub mod cp;

@@ -258,6 +258,43 @@ impl Daemon {
     }
 }
 
+/// A daemon with the offline busybox image imported as `busybox`.
+pub fn daemon_with_busybox() -> Daemon {
+    let d = Daemon::start();
+    let tar = busybox_tar().to_str().unwrap().to_owned();
+    d.berth(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox"]).ok();
+    d
+}
+
+/// A loopback port nobody listens on right now (the kernel picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// GET / from 127.0.0.1:port with a plain TcpStream, retried until `limit` (the
+/// server in the container may still be starting); returns the body.
+pub fn http_get(port: u16, limit: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + limit;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut resp = String::new();
+                match s.read_to_string(&mut resp) {
+                    Ok(_) if resp.starts_with("HTTP/1.") => return Ok(resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()),
+                    Ok(_) => last = format!("unexpected response: {resp:?}"),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last)
+}
+
 /// A command about to run, with optional stdin.
 pub struct Run {
     cmd: Command,

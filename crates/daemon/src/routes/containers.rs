@@ -125,13 +125,12 @@ fn matches_filters(state: &AppState, c: &Container, f: &Filters) -> bool {
         })
         && any("status", &|v| c.state.status == v)
         && any("exited", &|v| c.state.status == "exited" && v.parse::<i64>().ok() == Some(c.state.exit_code))
-        && any("label", &|v| {
+        // Label filters must all hold (docker ANDs them: compose lists a project's
+        // containers with `project=P` and `oneoff=False` together).
+        && {
             let labels = c.config.labels.clone().unwrap_or_default();
-            match v.split_once('=') {
-                Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
-                None => labels.contains_key(v),
-            }
-        })
+            f.labels_match(|k| labels.get(k).map(String::as_str))
+        }
         && any("ancestor", &|v| {
             c.image == v || c.image_id == v || c.image_id.strip_prefix("sha256:").is_some_and(|h| h.starts_with(v)) || state.images.resolve(v).map(|d| d.to_string() == c.image_id).unwrap_or(false)
         })
