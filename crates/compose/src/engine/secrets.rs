@@ -122,5 +122,10 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Removes what [`write_files`] wrote for the project (`down`).
 pub fn remove_state(project: &str) {
-    let _ = std::fs::remove_dir_all(state_dir(project));
+    let dir = state_dir(project);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The per-user parent goes too once no project uses it (remove_dir keeps a non-empty one).
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
 }
