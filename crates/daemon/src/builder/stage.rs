@@ -407,33 +407,28 @@ fn fetch_url(url: &str) -> Result<Vec<u8>> {
 /// Builds the CopyRequest of a COPY/ADD step and calls `f` with it.
 fn with_copy_request<T>(step: &EvaluatedStep, workdir: &str, source_root: &Path, kind: SourceKind, dest_root: &Path, urls: Option<&HashMap<String, Vec<u8>>>, f: impl FnOnce(&CopyRequest) -> Result<T>) -> Result<T> {
     let fetcher = |u: &str| -> Result<Vec<u8>, String> { urls.and_then(|m| m.get(u).cloned()).ok_or_else(|| format!("{u} was not fetched")) };
+    let (sources, inline, dest, chown, chmod, excludes) = match &step.instruction {
+        Instruction::Copy(c) => (&c.sources, &c.inline_sources, &c.dest, &c.chown, &c.chmod, &c.excludes),
+        Instruction::Add(a) => (&a.sources, &a.inline_sources, &a.dest, &a.chown, &a.chmod, &a.excludes),
+        _ => bail!("not a COPY or ADD step"),
+    };
+    let mut req = CopyRequest::new(source_root, sources, dest, dest_root);
+    req.source_kind = kind;
+    req.inline_sources = inline;
+    req.workdir = workdir;
+    req.chown = chown.as_deref();
+    req.chmod = chmod.as_deref();
+    req.excludes = excludes;
     match &step.instruction {
-        Instruction::Copy(c) => {
-            let mut req = CopyRequest::new(source_root, &c.sources, &c.dest, dest_root);
-            req.source_kind = kind;
-            req.inline_sources = &c.inline_sources;
-            req.workdir = workdir;
-            req.chown = c.chown.as_deref();
-            req.chmod = c.chmod.as_deref();
-            req.excludes = &c.excludes;
-            req.parents = c.parents;
-            f(&req)
-        }
+        Instruction::Copy(c) => req.parents = c.parents,
         Instruction::Add(a) => {
-            let mut req = CopyRequest::new(source_root, &a.sources, &a.dest, dest_root);
-            req.source_kind = kind;
-            req.inline_sources = &a.inline_sources;
-            req.workdir = workdir;
-            req.chown = a.chown.as_deref();
-            req.chmod = a.chmod.as_deref();
-            req.excludes = &a.excludes;
             req.is_add = true;
             req.unpack = a.unpack;
             req.url_fetcher = Some(&fetcher);
-            f(&req)
         }
-        _ => bail!("not a COPY or ADD step"),
+        _ => {}
     }
+    f(&req)
 }
 
 async fn copy_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, sources: CopySources, item: HistoryItem) -> Result<Digest> {
