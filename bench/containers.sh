@@ -22,52 +22,10 @@
 # container; berthd idle ≤ 15 MB; ps/inspect/version with 50 containers ≤ 10 ms.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
-pb=$top/../shared/peer-bench
-[[ -f $pb/lib.sh ]] || { echo "bench/containers: $pb missing (../shared beside the checkout)" >&2; exit 1; }
-WORKDIR=${WORKDIR:-/tmp}; export WORKDIR
 N=${N:-100}; RUNS=${RUNS:-20}; WARMUP=${WARMUP:-2}
-
-(cd "$top" && cargo build --release -q -p berth-cli -p berth-daemon -p berth-shim -p berth-runtime)
-rel=$top/target/release
-export PATH=$rel:$PATH
-
-work=$(mktemp -d "$WORKDIR/anch-berth.XXXXXX")
-sock=$work/berth.sock
-export BERTH_HOST=unix://$sock
-echo "{}" >"$work/daemon.json"
-"$rel/berthd" --data-root "$work/data" --exec-root "$work/run" -H "$BERTH_HOST" --pidfile "$work/berthd.pid" --config-file "$work/daemon.json" >"$work/berthd.log" 2>&1 &
-berthd_pid=$!
-cleanup() {
-  local ids; ids=$(berth ps -aq 2>/dev/null || true)
-  [[ -z $ids ]] || berth rm -f $ids >/dev/null 2>&1 || true
-  kill "$berthd_pid" 2>/dev/null || true; wait "$berthd_pid" 2>/dev/null || true
-  grep -o "$work[^ ]*/merged" /proc/self/mountinfo 2>/dev/null | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
-
-rootfs=$work/bbroot
-bash "$top/tests/fixtures/busybox-rootfs.sh" "$rootfs" >/dev/null
-tar -C "$rootfs" -c . | berth import -c 'CMD ["sh"]' - busybox:latest >/dev/null
-export BB_ROOTFS=$rootfs
-
-peers=()
-IFS=, read -r -a want <<<"${PEERS:-berth,docker,podman}"
-for p in "${want[@]}"; do
-  case $p in
-    berth) peers+=(berth) ;;
-    docker) if docker info >/dev/null 2>&1; then
-              docker image inspect busybox:latest >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import -c 'CMD ["sh"]' - busybox:latest >/dev/null
-              peers+=(docker)
-            else echo "bench/containers: docker skipped (no dockerd answering; apt-get install docker.io and start it to compare)" >&2; fi ;;
-    podman) if command -v podman >/dev/null; then
-              podman image exists busybox:latest || tar -C "$rootfs" -c . | podman import -c 'CMD ["sh"]' - busybox:latest >/dev/null
-              peers+=(podman)
-            else echo "bench/containers: podman skipped (not installed)" >&2; fi ;;
-  esac
-done
-ENGINES=$(IFS=,; echo "${peers[*]}")
+. "$here/engines.sh"
+start_berthd
+setup_peers
 echo "engines: $ENGINES; N=$N RUNS=$RUNS"
 
 # crun needs the hugetlb v1 move on this hybrid host (as bench/runtime.sh).
