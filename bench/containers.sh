@@ -24,7 +24,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
 N=${N:-100}; RUNS=${RUNS:-20}; WARMUP=${WARMUP:-2}
 . "$here/engines.sh"
-start_berthd
+start_berthd '{"bridge": "berthbench2", "bip": "10.235.0.1/24"}'
+on_exit 'ip link del berthbench2 2>/dev/null; nft delete table ip berth_berthbench2 2>/dev/null'
 setup_peers
 echo "engines: $ENGINES; N=$N RUNS=$RUNS"
 
