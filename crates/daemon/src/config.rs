@@ -67,6 +67,10 @@ struct FileConfig {
     /// nftables table is `berth` for berth0, `berth_<bridge>` otherwise, so several
     /// daemons (tests) never touch each other's rules.
     bridge: Option<String>,
+    /// The seccomp profile of containers that name none: `builtin` (Docker's
+    /// default), `unconfined`, or a profile file's path.
+    #[serde(rename = "seccomp-profile")]
+    seccomp_profile: Option<String>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -90,6 +94,7 @@ pub struct Defaults {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_opts: Vec<String>,
+    pub seccomp: crate::containers::seccomp::DaemonDefault,
 }
 
 /// The effective configuration.
@@ -202,6 +207,7 @@ fn defaults_from(file: &FileConfig) -> Result<Defaults> {
         dns: file.dns.clone().unwrap_or_default(),
         dns_search: file.dns_search.clone().unwrap_or_default(),
         dns_opts: file.dns_opts.clone().unwrap_or_default(),
+        seccomp: crate::containers::seccomp::DaemonDefault::from_setting(file.seccomp_profile.as_deref())?,
     })
 }
 

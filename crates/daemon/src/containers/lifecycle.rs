@@ -12,7 +12,7 @@ use berth_image::snapshot::{self, SnapshotDirs};
 use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
-use super::{files, mounts, names, networking, shim, spec, user, Entry};
+use super::{files, mounts, names, networking, seccomp, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -481,7 +481,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
-    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer)?;
+    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;

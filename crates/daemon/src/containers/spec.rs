@@ -10,6 +10,7 @@ use berth_api::models::HostConfig;
 use serde_json::{json, Value};
 
 use super::record::Container;
+use super::seccomp;
 use super::user::ExecUser;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -185,18 +186,16 @@ fn user_mounts(c: &Container) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// `--security-opt` values: (no_new_privileges, seccomp profile JSON or None for
-/// unconfined/default).
-fn security_opts(hc: &HostConfig) -> Result<(bool, Option<String>)> {
+/// `--security-opt` values: (no_new_privileges, the seccomp choice).
+fn security_opts(hc: &HostConfig) -> Result<(bool, seccomp::Choice)> {
     let mut nnp = false;
-    let mut seccomp = None;
+    let mut seccomp = seccomp::Choice::Default;
     for o in hc.security_opt.iter().flatten() {
         let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
         match k {
             "no-new-privileges" => nnp = v.is_empty() || v == "true",
-            "seccomp" if v == "unconfined" => seccomp = None,
             // The docker CLI sends the profile's contents, not its path.
-            "seccomp" => seccomp = Some(v.to_owned()),
+            "seccomp" => seccomp = seccomp::Choice::from_value(v),
             "apparmor" | "label" if v == "unconfined" || v == "disable" => {}
             _ => bail!("invalid --security-opt: {o:?} (supported: no-new-privileges, seccomp=unconfined|<profile json>)"),
         }
@@ -381,7 +380,7 @@ fn namespaces(hc: &HostConfig, peer: &PeerPid<'_>, netns: Option<&Path>) -> Resu
 }
 
 /// The whole spec.
-pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) -> Result<Value> {
+pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>, seccomp_policy: &seccomp::Policy<'_>) -> Result<Value> {
     let hc = &c.host_config;
     let privileged = hc.privileged.unwrap_or(false);
     let host_name = hostname(c);
@@ -391,7 +390,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         bail!("no command specified");
     }
     let caps = capabilities(hc)?;
-    let (nnp, seccomp_profile) = security_opts(hc)?;
+    let (nnp, seccomp_choice) = security_opts(hc)?;
     let mut process = json!({
         "terminal": c.tty(),
         "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
@@ -447,10 +446,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
-    if let Some(profile) = seccomp_profile.filter(|_| !privileged) {
-        let s = berth_runtime::seccomp::from_docker_profile(&profile, &caps).map_err(|e| anyhow!("invalid seccomp profile: {e}"))?;
-        linux["seccomp"] = serde_json::to_value(s)?;
-    }
+    let filter = seccomp::filter(&seccomp_choice, privileged, seccomp_policy, &caps)?;
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
@@ -458,6 +454,12 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         "mounts": mounts,
         "linux": linux,
     });
+    if let Some(f) = filter {
+        spec["linux"]["seccomp"] = f.section;
+        if let Some(p) = f.program {
+            spec["annotations"] = json!({ (berth_runtime::seccomp::PROGRAM_ANNOTATION): p.to_string_lossy() });
+        }
+    }
     if hc.uts_mode.as_deref() != Some("host") {
         spec["hostname"] = json!(host_name);
         if let Some(d) = c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
@@ -540,7 +542,8 @@ mod tests {
         c.host_config.network_mode = Some("host".into());
         let u = ExecUser { uid: 1, gid: 2, additional_gids: vec![], home: "/".into() };
         let dir = Path::new("/c");
-        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers")).unwrap();
+        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers"), &seccomp::Policy { default: &seccomp::DaemonDefault::Builtin, programs: None }).unwrap();
+        assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(s["linux"]["resources"]["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(s["linux"]["resources"]["cpu"], json!({"period": 100000, "quota": 150000}));
         assert_eq!(s["linux"]["resources"]["pids"]["limit"], 20);
