@@ -145,6 +145,7 @@ fn validate_host_config(hc: &HostConfig) -> ApiResult<()> {
         }
     }
     spec::capabilities(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    spec::check_security_opts(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(())
 }
 
