@@ -283,3 +283,68 @@ fn escape_attempts_are_refused_and_the_host_is_unchanged() {
     let o = d.berth(&["cp", "cpy:/target", "-"]).output();
     assert!(!text(&o.stdout).contains("host data"));
 }
+
+/// A build context directory with `files` (name, contents; `->T` makes a symlink).
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, data) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match data.strip_prefix("->") {
+            Some(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+            None => std::fs::write(&p, data).unwrap(),
+        }
+    }
+    dir
+}
+
+#[test]
+fn builds_cannot_reach_outside_their_context_and_mounts() {
+    let d = daemon_with_busybox();
+    let host = tempfile::tempdir().unwrap();
+    let probe = host.path().join("probe");
+    std::fs::write(&probe, "host secret").unwrap();
+    let hp = host.path().to_str().unwrap();
+
+    // RUN steps are sandboxed as containers are (CVE-2024-23653 class: no step gets
+    // more than a container would), and --security=insecure is refused.
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /caps\n")]);
+    d.berth(&["build", "-q", "-t", "caps", ctx.path().to_str().unwrap()]).ok();
+    let out = d.berth(&["run", "--rm", "caps", "cat", "/caps"]).ok();
+    assert_eq!(status_field(&out, "CapEff"), DEFAULT_CAPS_HEX);
+    assert_eq!(status_field(&out, "Seccomp"), "2");
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN --security=insecure true\n")]);
+    let o = d.berth(&["build", ctx.path().to_str().unwrap()]).output();
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("security.insecure"), "{}", text(&o.stderr));
+
+    // A RUN that swaps a mount point's parent for a symlink to a host directory while
+    // mounted (CVE-2024-23652): the cleanup afterwards must not remove the host's copy.
+    std::fs::create_dir_all(host.path().join("b/c")).unwrap();
+    let df = format!("FROM busybox\nRUN --mount=type=tmpfs,target=/a/b/c sh -c 'mv /a /a.old && ln -s {hp} /a'\n");
+    let ctx = context(&[("Dockerfile", &df)]);
+    d.berth(&["build", "-q", "-t", "swap", ctx.path().to_str().unwrap()]).ok();
+    assert!(host.path().join("b/c").is_dir(), "the build's cleanup removed a host directory");
+
+    // Bind mounts of the context and COPY resolve inside the context: `..`, absolute
+    // symlinks and symlinked parents all stay in it (CVE-2024-23651 class).
+    for (name, df) in [
+        ("dotdot", format!("FROM busybox\nRUN --mount=type=bind,source=../../../../../../..{hp},target=/m cat /m/probe\n")),
+        ("abslink", "FROM busybox\nRUN --mount=type=bind,source=hostlink,target=/m cat /m/probe\n".to_string()),
+        ("copylink", "FROM busybox\nCOPY hostlink/probe /probe\nRUN cat /probe\n".to_string()),
+        ("copyfile", "FROM busybox\nCOPY probelink /probe\nRUN cat /probe\n".to_string()),
+    ] {
+        let ctx = context(&[("Dockerfile", &df), ("hostlink", &format!("->{hp}")), ("probelink", &format!("->{}", probe.display()))]);
+        let o = d.berth(&["build", "--progress", "plain", "-t", name, ctx.path().to_str().unwrap()]).output();
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(!all.contains("host secret"), "{name}: a build read a host file:\n{all}");
+        if o.status.success() {
+            let out = d.berth(&["run", "--rm", name, "cat", "/probe"]).output();
+            assert!(!text(&out.stdout).contains("host secret"), "{name}: the image holds a host file");
+        }
+    }
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY ../outside /x\n")]);
+    let o = d.berth(&["build", ctx.path().to_str().unwrap()]).output();
+    assert!(!o.status.success(), "COPY of a path outside the context");
+    assert_eq!(std::fs::read_to_string(&probe).unwrap(), "host secret");
+}
