@@ -348,3 +348,79 @@ fn builds_cannot_reach_outside_their_context_and_mounts() {
     assert!(!o.status.success(), "COPY of a path outside the context");
     assert_eq!(std::fs::read_to_string(&probe).unwrap(), "host secret");
 }
+
+/// The first /etc/subuid start of `user`.
+fn subuid_start(user: &str) -> u32 {
+    let text = std::fs::read_to_string("/etc/subuid").unwrap();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{user}:"))?.split(':').next()?.parse().ok()).unwrap_or_else(|| panic!("no {user} in /etc/subuid"))
+}
+
+#[test]
+fn userns_remap_runs_container_root_as_an_unprivileged_host_uid() {
+    let d = Daemon::start_with_config(r#""userns-remap": "default""#);
+    let tar = common::busybox_tar().to_str().unwrap().to_owned();
+    d.berth(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox"]).ok();
+    let base = subuid_start("berth");
+    assert!(base >= 100_000, "remapped root {base}");
+
+    // Inside: root, mapped; the image's root-owned files look root-owned (id-mapped
+    // layers), and root may write where root may.
+    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox; touch /etc/new && echo wrote"]).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), vec!["0", &base.to_string(), "65536"]);
+    assert_eq!(lines[2], "0", "layer files owned by the container's root");
+    assert_eq!(lines[3], "wrote");
+
+    // Outside: the process and its files belong to the unprivileged host uid.
+    d.berth(&["run", "-d", "--name", "u1", "busybox", "sh", "-c", "echo x > /made-inside; exec sleep 300"]).ok();
+    let pid = d.berth(&["inspect", "-f", "{{.State.Pid}}", "u1"]).ok().trim().to_owned();
+    let id = d.berth(&["inspect", "-f", "{{.Id}}", "u1"]).ok().trim().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let made = d.dir.path().join("root/containers").join(&id).join("upper/made-inside");
+    while !made.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids: Vec<u32> = status_field(&status, "Uid").split_whitespace().map(|u| u.parse().unwrap()).collect();
+    assert!(uids.iter().all(|u| *u == base), "host uids of the container's root: {uids:?}");
+    assert_eq!(std::fs::metadata(&made).unwrap().uid(), base, "a file the container wrote");
+    // exec enters the same user namespace.
+    let out = d.berth(&["exec", "u1", "sh", "-c", "id -u; cat /proc/self/uid_map"]).ok();
+    assert!(out.starts_with("0\n") && out.contains(&base.to_string()), "{out}");
+    // Named volumes are the container root's to write.
+    d.berth(&["run", "--rm", "-v", "uv:/data", "busybox", "touch", "/data/ok"]).ok();
+
+    // --userns=host opts out; --privileged needs it, as in Docker.
+    let out = d.berth(&["run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map"]).ok();
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["0", "0", "4294967295"]);
+    let o = d.berth(&["run", "--rm", "--privileged", "busybox", "true"]).output();
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("privileged mode is incompatible with user namespaces"), "{}", text(&o.stderr));
+    d.berth(&["run", "--rm", "--privileged", "--userns", "host", "busybox", "true"]).ok();
+    let o = d.berth(&["run", "--rm", "--userns", "bogus", "busybox", "true"]).output();
+    assert!(text(&o.stderr).contains("invalid USER mode"), "{}", text(&o.stderr));
+    d.berth(&["rm", "-f", "u1"]).ok();
+}
+
+#[test]
+fn userns_remap_with_an_unknown_user_stops_berthd_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(&cfg, r#"{"userns-remap": "berth-no-such-user-xyz", "bridge": "btnouser0"}"#).unwrap();
+    let o = std::process::Command::new(common::berthd())
+        .args(["-H", &format!("unix://{}/s.sock", dir.path().display())])
+        .arg("--data-root")
+        .arg(dir.path().join("root"))
+        .arg("--exec-root")
+        .arg(dir.path().join("run"))
+        .arg("--pidfile")
+        .arg(dir.path().join("pid"))
+        .arg("--config-file")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("userns-remap: no such user \"berth-no-such-user-xyz\""), "{}", text(&o.stderr));
+    assert!(!dir.path().join("s.sock").exists(), "listened anyway");
+}

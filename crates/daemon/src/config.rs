@@ -20,6 +20,7 @@ pub struct Flags {
     pub exec_root: Option<PathBuf>,
     pub debug: bool,
     pub group: Option<String>,
+    pub userns_remap: Option<String>,
 }
 
 /// The keys of daemon.json berthd understands; unknown keys are refused, as dockerd
@@ -76,6 +77,10 @@ struct FileConfig {
     /// The group given the API socket (dockerd's `group`, default `docker`; ours
     /// `berth`): members may drive berthd without root.
     group: Option<String>,
+    /// Containers' root as an unprivileged host uid: `default` (the `berth` user),
+    /// `user[:group]` or `uid[:gid]` with ranges in /etc/subuid and /etc/subgid.
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -122,6 +127,7 @@ pub struct Config {
     /// The socket's group, and whether it was asked for (a missing default group
     /// leaves the socket root-only; a missing named one is an error).
     pub socket_group: (String, bool),
+    pub userns_remap: Option<String>,
 }
 
 /// The default bridge network's settings.
@@ -191,6 +197,7 @@ impl Config {
                 certs_dir: file.certs_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
             },
             network: NetworkConfig { bip: file.bip.clone(), bridge: file.bridge.clone() },
+            userns_remap: flags.userns_remap.or(file.userns_remap.clone()).filter(|s| !s.is_empty()),
             socket_group: match flags.group.or(file.group.clone()) {
                 Some(g) => (g, true),
                 None => (DEFAULT_GROUP.to_owned(), false),
@@ -236,7 +243,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false, group: None }
+        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false, group: None, userns_remap: None }
     }
 
     #[test]

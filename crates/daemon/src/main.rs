@@ -13,6 +13,7 @@ mod state;
 mod stream;
 mod sysinfo;
 mod timefmt;
+mod userns;
 
 use std::path::PathBuf;
 
@@ -41,6 +42,9 @@ struct Args {
     /// Group for the API socket (default berth, if that group exists).
     #[arg(short = 'G', long = "group", value_name = "GROUP")]
     group: Option<String>,
+    /// Run containers in a user namespace: default, USER[:GROUP] or UID[:GID].
+    #[arg(long = "userns-remap", value_name = "USER")]
+    userns_remap: Option<String>,
     /// Daemon configuration file (Docker's daemon.json keys).
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Option<PathBuf>,
@@ -56,7 +60,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = config::Config::resolve(
-        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug, group: args.group },
+        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug, group: args.group, userns_remap: args.userns_remap },
         args.config_file.as_deref(),
     )?;
     let filter = std::env::var("BERTHD_LOG").unwrap_or_else(|_| if cfg.debug { "debug".into() } else { "info".into() });

@@ -36,6 +36,8 @@ pub struct State {
     pub registry: berth_registry::Registry,
     /// Step cache keys → intermediate images (`docker build`'s cache).
     pub build_cache: crate::builder::cache::BuildCache,
+    /// userns-remap, when on: the id maps and a user namespace for id-mapped mounts.
+    pub remap: Option<Arc<crate::userns::Remap>>,
     shutting_down: AtomicBool,
 }
 
@@ -44,11 +46,12 @@ pub type AppState = Arc<State>;
 /// No way in for other users (CVE-2021-41091: a world-traversable data root let them
 /// reach containers' rootfs and run their setuid binaries; berth.db holds every
 /// container's environment). 0710 rather than 0700 so a remapped root's group can
-/// still reach the rootfs under userns-remap.
-fn restrict(data_root: &Path, exec_root: &Path) -> Result<()> {
+/// still reach the rootfs under userns-remap (`group`: the remapped root's gid).
+fn restrict(data_root: &Path, exec_root: &Path, group: Option<u32>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for dir in [data_root, exec_root] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710)).with_context(|| format!("chmod {}", dir.display()))?;
+        std::os::unix::fs::chown(dir, None, Some(group.unwrap_or(0))).with_context(|| format!("chown {}", dir.display()))?;
     }
     let db = data_root.join("berth.db");
     if !db.exists() {
@@ -64,7 +67,8 @@ impl State {
         let data_root = &cfg.data_root;
         std::fs::create_dir_all(data_root).with_context(|| format!("creating data root {}", data_root.display()))?;
         std::fs::create_dir_all(&cfg.exec_root).with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
-        restrict(data_root, &cfg.exec_root)?;
+        let remap = cfg.userns_remap.as_deref().map(crate::userns::Remap::from_setting).transpose()?.map(Arc::new);
+        restrict(data_root, &cfg.exec_root, remap.as_ref().map(|r| r.root().1))?;
         let images = ImageStore::open(data_root, &data_root.join("berth.db")).with_context(|| format!("opening the image store in {}", data_root.display()))?;
         let containers = Arc::new(Registry::open(data_root).context("opening the container store")?);
         let volumes = berth_volume::VolumeStore::open(&data_root.join("volumes"), &data_root.join("berth.db")).context("opening the volume store")?;
@@ -88,6 +92,7 @@ impl State {
             config_file: cfg.config_file.clone(),
             registry: registry_client(cfg),
             build_cache: crate::builder::cache::BuildCache::open(&data_root.join("berth.db")).context("opening the build cache")?,
+            remap,
             shutting_down: AtomicBool::new(false),
         })
     }

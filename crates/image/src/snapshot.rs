@@ -46,6 +46,14 @@ impl SnapshotDirs {
 /// layer first, as in an image config) and whose upper/work dirs are `dirs`'. An empty
 /// chain (a `FROM scratch` image) gets an empty lower dir.
 pub fn mount_overlay(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs) -> Result<()> {
+    mount_overlay_mapped(layers, chain, dirs, None)
+}
+
+/// [`mount_overlay`] for a container in a user namespace (userns-remap): each lower
+/// layer is seen through an id-mapped mount made with `userns` (a user namespace fd),
+/// so files owned by root in the shared layers appear owned by the container's root
+/// (an unprivileged host uid) without copying or chowning the layers.
+pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs, userns: Option<std::os::fd::RawFd>) -> Result<()> {
     if chain.len() > MAX_LOWER_LAYERS {
         return Err(Error::Mount {
             op: "mount overlay on",
@@ -82,18 +90,113 @@ pub fn mount_overlay(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs)
     }
     let layers_root = layers.root().to_owned();
     let target = dirs.merged.clone();
+    let staging = dirs.work.with_file_name("idmap");
     let result = std::thread::scope(|s| {
         s.spawn(|| -> std::io::Result<()> {
             // This thread gets its own cwd: chdir here affects no other thread.
             unshare(CloneFlags::CLONE_FS)?;
             nix::unistd::chdir(&layers_root)?;
-            mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))?;
+            match userns {
+                None => mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))?,
+                Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, &data, &target)?,
+            }
             Ok(())
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
     });
     result.map_err(|source| Error::Mount { op: "mount overlay on", target: dirs.merged.clone(), source })
+}
+
+mod idmap {
+    //! Id-mapped lower layers: each layer cloned with open_tree, given the user
+    //! namespace's mapping with mount_setattr(MOUNT_ATTR_IDMAP), attached under a
+    //! staging dir for the overlay mount to name, then detached again (the overlay keeps
+    //! its own references), so nothing is left to clean up.
+
+    use std::ffi::CString;
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+
+    fn cstr(p: &Path) -> std::io::Result<CString> {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    }
+
+    fn mapped_clone(src: &Path, userns: RawFd) -> std::io::Result<OwnedFd> {
+        let c = cstr(src)?;
+        // SAFETY: plain syscalls on valid C strings and descriptors.
+        let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: open_tree returned a new descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns as u64 };
+        let empty = c"";
+        // SAFETY: attr is a valid mount_attr of the size passed.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_mount_setattr, std::os::fd::AsRawFd::as_raw_fd(&fd), empty.as_ptr(), libc::AT_EMPTY_PATH, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+
+    fn attach(fd: &OwnedFd, at: &Path) -> std::io::Result<()> {
+        let c = cstr(at)?;
+        let empty = c"";
+        // SAFETY: as above.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_move_mount, std::os::fd::AsRawFd::as_raw_fd(fd), empty.as_ptr(), libc::AT_FDCWD, c.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH)
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Called with the cwd at the layer store root (the lower names are relative to it).
+    pub fn mount_with_mapped_lowers(lowers: &[String], staging: &Path, userns: RawFd, data: &str, target: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(staging)?;
+        let mut attached = Vec::new();
+        let result = (|| -> std::io::Result<()> {
+            for (i, l) in lowers.iter().enumerate() {
+                let at = staging.join(i.to_string());
+                std::fs::create_dir_all(&at)?;
+                let fd = mapped_clone(&std::fs::canonicalize(l)?, userns)?;
+                attach(&fd, &at)?;
+                attached.push(at);
+            }
+            // Same option string, the lower names swapped for the staging indexes.
+            let names: Vec<String> = (0..lowers.len()).map(|i| i.to_string()).collect();
+            let rest = data.split_once(',').map(|(_, r)| r).unwrap_or("");
+            let data = format!("lowerdir={},{rest}", names.join(":"));
+            nix::unistd::chdir(staging)?;
+            mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))?;
+            Ok(())
+        })();
+        for at in &attached {
+            let _ = umount2(at, MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(staging);
+        result
+    }
 }
 
 /// Unmounts `target`, lazily if it is busy. Returns false if nothing was mounted there.

@@ -273,6 +273,27 @@ impl Runtime {
             Some(path) if p.process.terminal => Some(crate::console::connect(path).map_err(cleanup_cg)?),
             _ => None,
         };
+        // A new user namespace must own the new pid namespace (else the container may
+        // not mount /proc), so the clone makes both. The child could not join namespaces
+        // owned by the host's user namespace from inside its own, so the network, IPC
+        // and UTS namespaces given by path (an engine's prepared netns) are entered by
+        // this thread just around the clone, and the child inherits them.
+        let mut restore: Vec<(LinuxNamespaceType, std::os::fd::OwnedFd)> = Vec::new();
+        if p.plan.creates(LinuxNamespaceType::User) {
+            let mut i = 0;
+            while i < join.len() {
+                let t = join[i].0;
+                if !matches!(t, LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts) {
+                    i += 1;
+                    continue;
+                }
+                let own = sys::open(Path::new(&format!("/proc/thread-self/ns/{}", namespaces::proc_name(t))), libc::O_RDONLY | libc::O_CLOEXEC, 0)
+                    .map_err(|e| cleanup_cg(Error::io("opening own namespace", e)))?;
+                let (t, fd) = join.remove(i);
+                sys::setns(fd.as_raw_fd(), namespaces::flag(t)).map_err(|e| cleanup_cg(Error::io("joining namespace", e)))?;
+                restore.push((t, own));
+            }
+        }
         let mut clone_flags = p.plan.new_flags(&[LinuxNamespaceType::Cgroup, LinuxNamespaceType::Time]);
         if !join.is_empty() {
             // Joined namespaces must be entered before new ones are made.
@@ -322,11 +343,20 @@ impl Runtime {
         .collect();
         let userns = init_cfg.namespaces.has(LinuxNamespaceType::User);
 
-        let pid = sys::clone_fork(clone_flags as u64).map_err(|e| cleanup_cg(Error::io("clone", e)))?;
-        if pid == 0 {
+        let pid = sys::clone_fork(clone_flags as u64);
+        if matches!(pid, Ok(0)) {
             drop(parent_chan);
             crate::init::child_main(init_cfg, child_chan);
         }
+        for (t, own) in restore {
+            if let Err(e) = sys::setns(own.as_raw_fd(), namespaces::flag(t)) {
+                // This thread is in the container's namespace now: nothing after this
+                // may run in it, the caller (a shim, the CLI) must not carry on.
+                eprintln!("berth-runtime: returning to own {} namespace: {e}", namespaces::proc_name(t));
+                std::process::abort();
+            }
+        }
+        let pid = pid.map_err(|e| cleanup_cg(Error::io("clone", e)))?;
         drop(child_chan);
         drop(init_cfg);
 

@@ -85,6 +85,16 @@ impl Runtime {
             }
         }
         fds.sort_by_key(|(flag, _)| ORDER.iter().position(|(_, f)| f == flag));
+        // Host root may enter every namespace, but not after it has entered the user
+        // namespace (its root has no say over a network namespace the engine made
+        // outside it): so the user namespace goes last. An unprivileged caller needs
+        // that namespace's capabilities first.
+        if sys::geteuid() == 0 {
+            if let Some(i) = fds.iter().position(|(f, _)| *f == libc::CLONE_NEWUSER) {
+                let user = fds.remove(i);
+                fds.push(user);
+            }
+        }
         if let Some(fd) = &pidns {
             sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map_err(|e| Error::io("joining pid namespace", e))?;
         }

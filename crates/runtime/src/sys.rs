@@ -431,3 +431,8 @@ pub fn reset_signals() {
 pub fn raw<T: AsRawFd>(f: &T) -> RawFd {
     f.as_raw_fd()
 }
+
+pub fn geteuid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() }
+}

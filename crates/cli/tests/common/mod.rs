@@ -75,12 +75,19 @@ fn default_network() -> (String, String) {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Self::start_with_config("")
+    }
+
+    /// A daemon whose daemon.json also has `extra` (JSON members, e.g.
+    /// `"userns-remap": "default"`).
+    pub fn start_with_config(extra: &str) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
         let sock = dir.path().join("berth.sock");
         // An explicit daemon.json keeps the host's /etc/berth/daemon.json out of tests;
         // it gives this daemon its own default bridge and subnet.
         let (bridge, bip) = default_network();
-        std::fs::write(dir.path().join("daemon.json"), format!(r#"{{"bridge": "{bridge}", "bip": "{bip}"}}"#)).expect("daemon.json");
+        let extra = if extra.is_empty() { String::new() } else { format!(", {extra}") };
+        std::fs::write(dir.path().join("daemon.json"), format!(r#"{{"bridge": "{bridge}", "bip": "{bip}"{extra}}}"#)).expect("daemon.json");
         let child = Self::spawn(dir.path(), &sock);
         let mut d = Daemon { child, dir, sock, bridge };
         d.wait_ready();

@@ -146,6 +146,10 @@ fn validate_host_config(hc: &HostConfig) -> ApiResult<()> {
     }
     spec::capabilities(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
     spec::check_security_opts(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match hc.userns_mode.as_deref() {
+        None | Some("") | Some("host") => {}
+        Some(m) => return bad(format!("invalid USER mode: {m}")),
+    }
     Ok(())
 }
 
@@ -170,6 +174,11 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
     .await??;
     let mut hc = body.host_config.clone().unwrap_or_default();
     validate_host_config(&hc)?;
+    if state.remap.is_some() && hc.privileged == Some(true) && hc.userns_mode.as_deref() != Some("host") {
+        return Err(ApiError::bad_request(
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
+        ));
+    }
     let extra_nets: Vec<String> = body.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref()).map(|m| m.keys().filter(|k| *k != "default").cloned().collect()).unwrap_or_default();
     networking::validate(state, hc.network_mode.as_deref().unwrap_or(""), &extra_nets)?;
     if hc.network_mode.as_deref().unwrap_or("").is_empty() {
@@ -424,8 +433,17 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let img = state.images.get(&image_id).with_context(|| format!("the image of this container ({}) is gone", c.image))?;
     let dirs = SnapshotDirs::create(dir)?;
     let _ = snapshot::unmount(&dirs.merged);
-    snapshot::mount_overlay(state.images.layers(), &img.chain_ids, &dirs)?;
-    mounts::setup(state, &c.id, &c.mounts, &dirs.merged)?;
+    let remap = remap_of(state, c);
+    if let Some(r) = &remap {
+        // The overlay's root dir is the upper dir's: owned by the container's root.
+        let (uid, gid) = r.root();
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(&dirs.upper).map(|m| m.uid() == 0).unwrap_or(false) {
+            std::os::unix::fs::chown(&dirs.upper, Some(uid), Some(gid))?;
+        }
+    }
+    snapshot::mount_overlay_mapped(state.images.layers(), &img.chain_ids, &dirs, remap.as_ref().map(|r| r.userns_fd()))?;
+    mounts::setup(state, &c.id, &c.mounts, &dirs.merged, remap.as_deref())?;
     let net = networking::setup(state, c)?;
     let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();
     let u = user::resolve(&dirs.merged, c.config.user.as_deref().unwrap_or(""), c.host_config.group_add.as_deref().unwrap_or(&[])).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -434,7 +452,8 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
         let root = std::fs::File::open(&dirs.merged)?;
         if let Ok(fd) = berth_runtime::safe_path::mkdir_all_in_root(std::os::fd::AsRawFd::as_raw_fd(&root), Path::new(wd), berth_runtime::safe_path::Kind::Dir) {
             // SAFETY: fchownat on an O_PATH descriptor we own, with an empty C string.
-            unsafe { libc::fchownat(std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), u.uid, u.gid, libc::AT_EMPTY_PATH) };
+            let (uid, gid) = remap.as_ref().map_or((u.uid, u.gid), |r| (r.host_uid(u.uid), r.host_gid(u.gid)));
+            unsafe { libc::fchownat(std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) };
         }
     }
     let hostname = spec::hostname(c);
@@ -482,11 +501,29 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
-    let s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
+    let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
+    if let Some(r) = &remap {
+        let (uids, gids) = r.spec_maps();
+        if let Some(ns) = s["linux"]["namespaces"].as_array_mut() {
+            ns.push(serde_json::json!({ "type": "user" }));
+        }
+        s["linux"]["uidMappings"] = uids;
+        s["linux"]["gidMappings"] = gids;
+        // The files berthd writes are the container's root's to change, as in Docker.
+        let (uid, gid) = r.root();
+        for f in ["hostname", "hosts", "resolv.conf"] {
+            let _ = std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid));
+        }
+    }
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;
     Ok(())
+}
+
+/// The remapping a container runs under: the daemon's, unless it said `--userns=host`.
+pub fn remap_of(state: &AppState, c: &Container) -> Option<std::sync::Arc<crate::userns::Remap>> {
+    state.remap.clone().filter(|_| c.host_config.userns_mode.as_deref() != Some("host"))
 }
 
 /// Undoes a start's mounts: the rootfs and the container's hold on its volumes.

@@ -270,12 +270,21 @@ fn from_mount(
 /// options), copies image content into empty volumes, and makes missing `-v` host
 /// directories. `rootfs` is the container's mounted root. On failure, what was taken
 /// is given back.
-pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path) -> anyhow::Result<()> {
+pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path, remap: Option<&crate::userns::Remap>) -> anyhow::Result<()> {
     use anyhow::Context;
     for (i, m) in mounts.iter().enumerate() {
         let r = (|| -> anyhow::Result<()> {
             if m.is_volume() {
                 let data = state.volumes.acquire(&m.name, id).with_context(|| format!("mounting volume {}", m.name))?;
+                if let Some(r) = remap {
+                    // A fresh volume belongs to the container's root, as under dockerd's
+                    // remapped volume root; one already owned by someone is left alone.
+                    use std::os::unix::fs::MetadataExt;
+                    if std::fs::metadata(&data).map(|md| md.uid() == 0 && md.gid() == 0).unwrap_or(false) {
+                        let (uid, gid) = r.root();
+                        std::os::unix::fs::chown(&data, Some(uid), Some(gid)).with_context(|| format!("chown volume {}", m.name))?;
+                    }
+                }
                 if !m.nocopy {
                     if berth_volume::tree::copy_up(rootfs, &m.destination, &data).with_context(|| format!("copying {} of the image into volume {}", m.destination, m.name))? {
                         tracing::debug!(volume = %m.name, dest = %m.destination, "copied image content into the new volume");
