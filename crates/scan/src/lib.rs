@@ -20,6 +20,9 @@ pub mod sbom;
 pub mod severity;
 pub mod version;
 
+#[cfg(test)]
+mod testutil;
+
 use std::io::Read;
 
 use serde::Serialize;

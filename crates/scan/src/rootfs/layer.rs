@@ -3,7 +3,7 @@
 //! lower layer's file at the same path when the layers are merged).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use berth_image::media_type::Compression;
 use berth_image::whiteout::{classify, TarName};
@@ -31,10 +31,12 @@ pub struct Layer {
 }
 
 /// Reads a layer blob (plain, gzip or zstd tar). `name` is used in errors.
-pub fn read(blob: impl Read, name: &str) -> Result<Layer, String> {
-    let mut r = BufReader::with_capacity(64 << 10, blob);
-    let head = r.fill_buf().map_err(|e| e.to_string())?;
-    let decoded: Box<dyn Read + '_> = match Compression::sniff(head) {
+pub fn read(mut blob: impl Read, name: &str) -> Result<Layer, String> {
+    // Enough of the head to tell the compression (a short first read must not fool it).
+    let mut head = Vec::with_capacity(4);
+    (&mut blob).take(4).read_to_end(&mut head).map_err(|e| e.to_string())?;
+    let r = BufReader::with_capacity(64 << 10, head.as_slice().chain(blob));
+    let decoded: Box<dyn Read + '_> = match Compression::sniff(&head) {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(|e| e.to_string())?),
         Compression::None => Box::new(r),
