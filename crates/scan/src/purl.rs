@@ -5,6 +5,9 @@ use crate::package::{Distro, Kind, Package};
 
 /// The purl of a package; `distro` adds the `distro=` qualifier for OS packages.
 pub fn of(p: &Package, distro: Option<&Distro>) -> String {
+    // An apk database in a Debian image is not Debian's: only the image's own family
+    // names the namespace and the distro qualifier.
+    let distro = distro.filter(|d| family(&d.id) == Some(p.kind));
     let version = enc(&p.version);
     let mut qualifiers: Vec<(&str, String)> = Vec::new();
     if let Some(a) = &p.arch {
@@ -46,6 +49,16 @@ pub fn of(p: &Package, distro: Option<&Distro>) -> String {
     format!("{base}?{}", q.join("&"))
 }
 
+/// Which package manager a distribution (os-release `ID`) uses.
+fn family(id: &str) -> Option<Kind> {
+    Some(match id {
+        "debian" | "ubuntu" | "raspbian" | "linuxmint" | "pop" | "kali" | "devuan" => Kind::Deb,
+        "alpine" | "wolfi" | "chainguard" | "postmarketos" => Kind::Apk,
+        "fedora" | "rhel" | "centos" | "rocky" | "almalinux" | "ol" | "amzn" | "opensuse-leap" | "opensuse-tumbleweed" | "sles" | "mariner" | "azurelinux" | "photon" => Kind::Rpm,
+        _ => return None,
+    })
+}
+
 fn namespace(distro: Option<&Distro>, default: &str) -> String {
     distro.filter(|d| !d.id.is_empty()).map(|d| enc(&d.id)).unwrap_or_else(|| default.to_owned())
 }
@@ -74,6 +87,8 @@ mod tests {
         p.arch = Some("amd64".into());
         let d = Distro { id: "debian".into(), version_id: "12".into(), pretty_name: String::new() };
         assert_eq!(of(&p, Some(&d)), "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12");
+        let a = Package::new(Kind::Apk, "musl", "1.2.4-r2", "Alpine", "/lib/apk/db/installed");
+        assert_eq!(of(&a, Some(&d)), "pkg:apk/alpine/musl@1.2.4-r2", "not Debian's");
         let n = Package::new(Kind::Npm, "@babel/core", "7.0.0", "npm", "/x");
         assert_eq!(n.purl, "pkg:npm/%40babel/core@7.0.0");
         let g = Package::new(Kind::Go, "github.com/a/b", "v1.2.3+incompatible", "Go", "/x");
