@@ -61,10 +61,12 @@ pub fn go_buildinfo(blob: &[u8]) -> Option<Vec<Package>> {
         let f: Vec<&str> = line.split('\t').collect();
         match f.as_slice() {
             ["mod", path, ver, ..] | ["dep", path, ver, ..] => out.push(Package::new(Kind::Go, path, ver, "Go", "")),
-            // `=> path version sum` replaces the module on the line before it.
+            // `=> path version sum` replaces the module on the line before it; a
+            // replacement by a local directory (`=> ./x`) is code of unknown version.
             ["=>", path, ver, ..] => {
                 if let Some(last) = out.last_mut() {
-                    *last = Package::new(Kind::Go, path, ver, "Go", "");
+                    let local = path.starts_with("./") || path.starts_with("../") || path.starts_with('/');
+                    *last = if local { Package::new(Kind::Go, &last.name.clone(), "(devel)", "Go", "") } else { Package::new(Kind::Go, path, ver, "Go", "") };
                 }
             }
             _ => {}

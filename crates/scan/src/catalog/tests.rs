@@ -80,10 +80,11 @@ fn os_release_and_ecosystems() {
 fn go_and_rust_binaries() {
     let pkgs = binary::packages(&go_elf(
         "go1.22.1 X:nocoverageredesign",
-        "path\tex/cmd\nmod\tex/cmd\tv1.0.0\th1:a=\ndep\tgolang.org/x/net\tv0.17.0\th1:b=\n=>\tgithub.com/fork/net\tv0.18.0\th1:c=\nbuild\tCGO_ENABLED=0\n",
+        "path\tex/cmd\nmod\tex/cmd\tv1.0.0\th1:a=\ndep\tgolang.org/x/net\tv0.17.0\th1:b=\n=>\tgithub.com/fork/net\tv0.18.0\th1:c=\n\
+         dep\tex/local\tv0.0.0-00010101000000-000000000000\t\n=>\t./local\t\t\nbuild\tCGO_ENABLED=0\n",
     ));
     let got: Vec<String> = pkgs.iter().map(|p| format!("{}@{}", p.name, p.version)).collect();
-    assert_eq!(got, ["stdlib@v1.22.1", "ex/cmd@v1.0.0", "github.com/fork/net@v0.18.0"]);
+    assert_eq!(got, ["stdlib@v1.22.1", "ex/cmd@v1.0.0", "github.com/fork/net@v0.18.0", "ex/local@(devel)"]);
     // Truncated or pre-1.18 build info: nothing, no panic.
     let mut old = go_elf("go1.16", "");
     old[64 + 15] = 0;

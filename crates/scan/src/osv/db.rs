@@ -169,7 +169,8 @@ impl Database {
                 if !peek.affected.iter().any(|a| a.package.as_ref().is_some_and(|p| w.contains(p))) {
                     return Ok(());
                 }
-                let r: Record = serde_json::from_slice(data).map_err(bad)?;
+                let r: Record = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(data))
+                    .map_err(|e| Error::Record { place: place.to_owned(), reason: e.to_string() })?;
                 self.push(r);
                 return Ok(());
             }
@@ -185,7 +186,7 @@ impl Database {
             _ => return Err(Error::Record { place: place.to_owned(), reason: "neither an OSV record nor an array of them".into() }),
         };
         for (i, item) in list.into_iter().enumerate() {
-            let r: Record = serde_json::from_value(item).map_err(|e| Error::Record { place: format!("{place} [{i}]"), reason: e.to_string() })?;
+            let r: Record = serde_path_to_error::deserialize(item).map_err(|e| Error::Record { place: format!("{place} [{i}]"), reason: e.to_string() })?;
             self.scanned += 1;
             if wanted.is_none_or(|w| r.affected.iter().any(|a| a.package.as_ref().is_some_and(|p| w.contains(p)))) {
                 self.push(r);

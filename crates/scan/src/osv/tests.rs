@@ -78,7 +78,7 @@ fn bad_databases_name_the_place() {
     assert!(e.contains("no .json files"), "{e}");
     std::fs::write(dir.path().join("bad.json"), b"{\"id\": \"X\", \"affected\": [{\"package\": {\"ecosystem\": \"npm\"}}]}").unwrap();
     let e = Database::open(dir.path().to_str().unwrap(), None).unwrap_err().to_string();
-    assert!(e.contains("bad.json") && e.contains("missing field `name`"), "{e}");
+    assert!(e.contains("bad.json") && e.contains("affected[0].package") && e.contains("missing field `name`"), "{e}");
     std::fs::write(dir.path().join("bad.json"), b"{\"id\": ").unwrap();
     let e = Database::open(dir.path().to_str().unwrap(), Some(&Wanted::default())).unwrap_err().to_string();
     assert!(e.contains("bad.json") && e.contains("EOF"), "{e}");
