@@ -2,8 +2,8 @@
 //! dpkg status file, an apk database, Python dist-info and npm packages (one of them
 //! deleted again in a later layer), scanned to a table, JSON and SBOMs, matched
 //! against the OSV fixture in crates/scan/tests/fixtures/osv, with severity filters,
-//! `--fail-on` exit codes, `--input` of a saved archive without a daemon, and bad
-//! input giving clear errors.
+//! `--fail-on` exit codes, a database given by URL, `--input` of a saved archive
+//! without a daemon, and bad input giving clear errors.
 
 mod common;
 
@@ -62,6 +62,22 @@ fn severities(report: &Value) -> Vec<(String, String)> {
         report["findings"].as_array().unwrap().iter().map(|f| (f["id"].as_str().unwrap().to_owned(), f["severity"].as_str().unwrap().to_owned())).collect();
     v.sort();
     v
+}
+
+/// Serves `body` to one HTTP request on 127.0.0.1; returns the URL.
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/osv/BERTH-TEST-0003.json")
 }
 
 #[test]
@@ -175,6 +191,12 @@ fn severity_filters_and_fail_on() {
     let (code, _, err) = berth(&d, &["scan", "--db", &only_high, "--fail-on", "HIGH", "scanme:1"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("1 finding at or above HIGH"), "{err}");
+
+    // A database served over HTTP (on loopback) works as a file does.
+    let url = serve_once(std::fs::read(fixture("BERTH-TEST-0003.json")).unwrap());
+    let (code, out, err) = berth(&d, &["scan", "--db", &url, "--fail-on", "CRITICAL", "scanme:1"]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("BERTH-TEST-0003") && out.contains("Vulnerabilities: 1 (CRITICAL: 1)"), "{out}");
 
     // --severity filters what is shown.
     let json: Value = serde_json::from_str(&d.berth(&["scan", "--db", db, "--severity", "LOW,MEDIUM", "--format", "json", "scanme:1"]).ok()).unwrap();

@@ -46,7 +46,7 @@ pub fn go_buildinfo(blob: &[u8]) -> Option<Vec<Package>> {
     let mut rest = &blob[32..];
     let version = read_varint_string(&mut rest)?;
     let mut modinfo = read_varint_string(&mut rest)?;
-    if modinfo.len() >= 2 * GO_SENTINEL_LEN + 1 && modinfo[modinfo.len() - GO_SENTINEL_LEN - 1] == b'\n' {
+    if modinfo.len() > 2 * GO_SENTINEL_LEN && modinfo[modinfo.len() - GO_SENTINEL_LEN - 1] == b'\n' {
         modinfo = &modinfo[GO_SENTINEL_LEN..modinfo.len() - GO_SENTINEL_LEN];
     }
     let version = std::str::from_utf8(version).ok()?;
@@ -54,7 +54,7 @@ pub fn go_buildinfo(blob: &[u8]) -> Option<Vec<Package>> {
     let mut out = Vec::new();
     // The standard library is a package too: OSV lists its advisories as `stdlib`.
     if let Some(v) = version.strip_prefix("go") {
-        let v = v.split(|c: char| c == ' ' || c == '-').next().unwrap_or(v);
+        let v = v.split([' ', '-']).next().unwrap_or(v);
         out.push(Package::new(Kind::Go, "stdlib", &format!("v{v}"), "Go", ""));
     }
     for line in modinfo.lines() {

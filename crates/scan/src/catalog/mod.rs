@@ -108,7 +108,7 @@ pub(crate) fn field<'a>(stanza: &'a [(String, String)], key: &str) -> Option<&'a
     stanza.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
 }
 
-pub(crate) fn utf8<'a>(data: &'a [u8]) -> Result<&'a str, String> {
+pub(crate) fn utf8(data: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(data).map_err(|e| format!("not UTF-8 text ({e})"))
 }
 

@@ -137,9 +137,12 @@ pub fn read_image_archive(reader: impl Read) -> Result<Image> {
     Ok(image)
 }
 
+/// An image's name, id and layer paths (bottom first).
+type ImageLayers = (Option<String>, Option<String>, Vec<String>);
+
 /// The image's name, id and layer paths, from `manifest.json` or else `index.json`.
 /// `None` when the archive has neither.
-fn image_layers(json: &HashMap<String, Vec<u8>>) -> Option<Result<(Option<String>, Option<String>, Vec<String>)>> {
+fn image_layers(json: &HashMap<String, Vec<u8>>) -> Option<Result<ImageLayers>> {
     if let Some(m) = json.get("manifest.json") {
         return Some((|| {
             let items: Vec<DockerManifestItem> = serde_json::from_slice(m).map_err(|e| Error::Archive(format!("manifest.json: {e}")))?;

@@ -120,7 +120,7 @@ fn key(v: &str) -> Option<Key> {
         return None;
     }
     let local = match local {
-        Some(l) if l.is_empty() => return None,
+        Some("") => return None,
         Some(l) => l.split(['.', '-', '_']).map(|p| p.parse().map(Local::Number).unwrap_or_else(|_| Local::Text(p.to_owned()))).collect(),
         None => Vec::new(),
     };
