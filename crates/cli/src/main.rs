@@ -158,6 +158,8 @@ enum Cmd {
     Logout(commands::registry::LogoutArgs),
     /// Define and run multi-container applications
     Compose(commands::compose::ComposeArgs),
+    /// List an image's packages (SBOM) and match them against an OSV vulnerability database
+    Scan(commands::scan::ScanArgs),
 }
 
 #[derive(Subcommand)]
@@ -302,6 +304,8 @@ enum ImageCmd {
     Pull(commands::registry::PullArgs),
     /// Upload an image to a registry
     Push(commands::registry::PushArgs),
+    /// List an image's packages (SBOM) and match them against an OSV vulnerability database
+    Scan(commands::scan::ScanArgs),
 }
 
 /// How a command failed: docker prints the message and exits with the status.
@@ -411,6 +415,7 @@ fn main() {
         Cmd::Login(a) => commands::registry::login(g, a),
         Cmd::Logout(a) => commands::registry::logout(g, a),
         Cmd::Compose(a) => commands::compose::compose(g, a),
+        Cmd::Scan(a) | Cmd::Image { cmd: ImageCmd::Scan(a) } => commands::scan::scan(g, a),
     };
     if let Err(f) = result {
         if let Some(m) = f.message {
