@@ -391,6 +391,12 @@ fn userns_remap_runs_container_root_as_an_unprivileged_host_uid() {
     // Named volumes are the container root's to write.
     d.berth(&["run", "--rm", "-v", "uv:/data", "busybox", "touch", "/data/ok"]).ok();
 
+    // A build's RUN steps run remapped, yet the layer records the ids as seen inside.
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN touch /f && chown 5:6 /f\n")]);
+    d.berth(&["build", "-q", "-t", "made", ctx.path().to_str().unwrap()]).ok();
+    let out = d.berth(&["run", "--rm", "--userns", "host", "made", "stat", "-c", "%u:%g", "/f"]).ok();
+    assert_eq!(out.trim(), "5:6");
+
     // --userns=host opts out; --privileged needs it, as in Docker.
     let out = d.berth(&["run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map"]).ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["0", "0", "4294967295"]);

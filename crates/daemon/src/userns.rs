@@ -73,6 +73,12 @@ impl Remap {
         (m(&self.uids), m(&self.gids))
     }
 
+    /// The maps in the image store's terms, for committing a remapped container.
+    pub fn id_mapping(&self) -> berth_image::changes::IdMapping {
+        let t = |v: &[IdMap]| v.iter().map(|m| (m.container, m.host, m.size)).collect();
+        berth_image::changes::IdMapping { uids: t(&self.uids), gids: t(&self.gids) }
+    }
+
     /// `id` inside → outside (root-owned files berthd writes for the container).
     pub fn host_uid(&self, id: u32) -> u32 {
         map(&self.uids, id)

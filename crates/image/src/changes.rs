@@ -149,6 +149,29 @@ fn walk(
     Ok(())
 }
 
+/// A user namespace's id maps as (inside, host, count) ranges: what a remapped
+/// container's files are owned by on the host, and by whom inside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdMapping {
+    pub uids: Vec<(u32, u32, u32)>,
+    pub gids: Vec<(u32, u32, u32)>,
+}
+
+impl IdMapping {
+    fn inside(maps: &[(u32, u32, u32)], host: u32) -> u32 {
+        // Ids outside every range are the kernel's overflow id inside too.
+        maps.iter().find(|(_, h, n)| host >= *h && host - h < *n).map_or(65534, |(c, h, _)| c + (host - h))
+    }
+
+    pub fn uid_inside(&self, host: u32) -> u32 {
+        Self::inside(&self.uids, host)
+    }
+
+    pub fn gid_inside(&self, host: u32) -> u32 {
+        Self::inside(&self.gids, host)
+    }
+}
+
 fn abs(rel: &Path) -> String {
     format!("/{}", rel.display())
 }
@@ -156,7 +179,7 @@ fn abs(rel: &Path) -> String {
 /// Writes the changes in `upper` as a layer tar (OCI whiteouts for deletions and opaque
 /// directories, hard links kept, owners/modes/times/xattrs preserved). Entries come in
 /// path order so parents precede children. Returns the list of changes written.
-pub fn write_changes_tar(lowers: &[PathBuf], upper: &Path, out: impl Write) -> Result<Vec<FsChange>> {
+pub fn write_changes_tar(lowers: &[PathBuf], upper: &Path, out: impl Write, owners: Option<&IdMapping>) -> Result<Vec<FsChange>> {
     let list = changes(lowers, upper)?;
     let mut tar = tar::Builder::new(out);
     let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
@@ -179,8 +202,9 @@ pub fn write_changes_tar(lowers: &[PathBuf], upper: &Path, out: impl Write) -> R
         let meta = fs::symlink_metadata(&path).ctx("stat", &path)?;
         let mut h = tar::Header::new_gnu();
         h.set_mode(meta.mode() & 0o7777);
-        h.set_uid(meta.uid() as u64);
-        h.set_gid(meta.gid() as u64);
+        let (uid, gid) = owners.map_or((meta.uid(), meta.gid()), |o| (o.uid_inside(meta.uid()), o.gid_inside(meta.gid())));
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
         h.set_mtime(meta.mtime().max(0) as u64);
         // xattrs (except overlay's own bookkeeping) go in a PAX header before the entry.
         let xattrs: Vec<(String, Vec<u8>)> = llistxattr(&path)
@@ -297,7 +321,7 @@ mod tests {
 
         // The tar, unpacked as a layer on top of the base, gives the same view.
         let mut tar = Vec::new();
-        write_changes_tar(&lowers, &dirs.upper, &mut tar).unwrap();
+        write_changes_tar(&lowers, &dirs.upper, &mut tar, None).unwrap();
         let top = store.unpack(Some(&base.chain_id), None, &tar[..], None, "diff").unwrap();
         let top_dir = store.diff_dir(&top.chain_id);
         assert!(is_overlay_whiteout(&fs::symlink_metadata(top_dir.join("tmp/gone")).unwrap()));

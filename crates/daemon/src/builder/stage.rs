@@ -261,7 +261,7 @@ async fn finish_stage(b: &Build, st: &mut StageState, is_target: bool) -> Result
         st.pending.clear();
         return Ok(id);
     }
-    let id = derive(b, st, None, Vec::new()).await?;
+    let id = derive(b, st, None, Vec::new(), None).await?;
     Ok(id)
 }
 
@@ -286,7 +286,8 @@ async fn cached(b: &Build, key: &str) -> Result<Option<Digest>> {
 
 /// Records a new image from the stage's image, `upper`'s changes and the pending
 /// history plus `more`; remembers it under the stage's current key.
-async fn derive(b: &Build, st: &mut StageState, upper: Option<PathBuf>, more: Vec<HistoryItem>) -> Result<Digest> {
+/// `owners`: the id maps of a remapped RUN step, whose files carry host ids.
+async fn derive(b: &Build, st: &mut StageState, upper: Option<PathBuf>, more: Vec<HistoryItem>, owners: Option<berth_image::changes::IdMapping>) -> Result<Digest> {
     let mut history = std::mem::take(&mut st.pending);
     history.extend(more);
     let opts = DeriveOptions {
@@ -296,6 +297,7 @@ async fn derive(b: &Build, st: &mut StageState, upper: Option<PathBuf>, more: Ve
         author: st.author.clone(),
         tag: None,
         intermediate: true,
+        owners,
     };
     let (state, key) = (b.state.clone(), st.key.clone());
     let id = tokio::task::spawn_blocking(move || -> Result<Digest> {
@@ -455,7 +457,7 @@ async fn copy_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, sources
         Ok(dest)
     })
     .await??;
-    let id = derive(b, st, Some(dest.upper().to_owned()), vec![item]).await;
+    let id = derive(b, st, Some(dest.upper().to_owned()), vec![item], None).await;
     let _ = tokio::task::spawn_blocking(move || drop(dest)).await;
     id
 }
@@ -570,7 +572,7 @@ async fn run_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[
     }
     // A RUN on nothing runs on an empty image (and fails without a shell, as in Docker).
     if st.image.is_none() {
-        derive(b, st, None, Vec::new()).await?;
+        derive(b, st, None, Vec::new(), None).await?;
     }
     let base = st.image.clone().expect("an image to run on");
     spec.image = base.to_string();
@@ -594,7 +596,8 @@ async fn run_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: &[
     let lowers: Vec<PathBuf> = b.state.images.get(&base)?.chain_ids.iter().map(|ch| b.state.images.layers().diff_dir(ch)).collect();
     let up2 = upper.clone();
     tokio::task::spawn_blocking(move || clear_mount_points(&up2, &lowers, &targets)).await?;
-    let id = derive(b, st, Some(upper), vec![item]).await;
+    let owners = b.state.remap.as_ref().map(|r| r.id_mapping());
+    let id = derive(b, st, Some(upper), vec![item], owners).await;
     b.progress.stream(format!(" ---> Removed intermediate container {}\n", c.short_id())).await;
     c.remove().await;
     Ok(id?)

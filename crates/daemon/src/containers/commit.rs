@@ -49,7 +49,8 @@ pub async fn commit(state: &AppState, entry: &Arc<Entry>, req: Request) -> ApiRe
     let config = serde_json::to_value(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
     let base = c.image_id.parse().map_err(|e| ApiError::internal(format!("image id {}: {e}", c.image_id)))?;
     let created_by = c.config.cmd.clone().unwrap_or_default().join(" ");
-    let opts = CommitOptions { base: Some(base), config, created_by, comment: req.comment, author: req.author, tag };
+    let owners = lifecycle::remap_of(state, &c).map(|r| r.id_mapping());
+    let opts = CommitOptions { base: Some(base), config, created_by, comment: req.comment, author: req.author, tag, owners };
 
     let paused_here = req.pause && c.running() && !c.paused() && c.state.status == "running";
     if paused_here {

@@ -31,6 +31,9 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// The name to tag the new image with (`latest` if it has no tag).
     pub tag: Option<String>,
+    /// The container ran user-namespaced: its files' host owners go back to the ids
+    /// they have inside, so the layer is the same as without the remap.
+    pub owners: Option<crate::changes::IdMapping>,
 }
 
 /// Applies `--change` instructions to a Docker-shaped config, keeping the fields the
@@ -84,6 +87,8 @@ pub struct DeriveOptions {
     pub tag: Option<String>,
     /// A builder's step image: hidden from `images` and image prune (it is build cache).
     pub intermediate: bool,
+    /// As [`CommitOptions::owners`].
+    pub owners: Option<crate::changes::IdMapping>,
 }
 
 impl ImageStore {
@@ -92,7 +97,7 @@ impl ImageStore {
     /// history entry; tags it if asked. Returns the new image id.
     pub fn commit_container(&self, upper: &Path, opts: &CommitOptions) -> Result<Digest> {
         let history = vec![HistoryItem { created_by: opts.created_by.clone(), comment: opts.comment.clone(), empty_layer: false }];
-        let derive = DeriveOptions { base: opts.base.clone(), config: opts.config.clone(), history, author: opts.author.clone(), tag: opts.tag.clone(), intermediate: false };
+        let derive = DeriveOptions { base: opts.base.clone(), config: opts.config.clone(), history, author: opts.author.clone(), tag: opts.tag.clone(), intermediate: false, owners: opts.owners.clone() };
         self.derive(Some(upper), &derive)
     }
 
@@ -114,7 +119,7 @@ impl ImageStore {
                 let tmp = self.content().root().join(format!(".commit-{}", random_id(16)));
                 let layer = (|| -> Result<Option<(Digest, u64, Digest)>> {
                     let f = File::create(&tmp).ctx("create", &tmp)?;
-                    let list = write_changes_tar(&lowers, upper, std::io::BufWriter::new(f))?;
+                    let list = write_changes_tar(&lowers, upper, std::io::BufWriter::new(f), opts.owners.as_ref())?;
                     if list.is_empty() {
                         return Ok(None);
                     }
