@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod params;
 mod routes;
+mod secrets;
 mod server;
 mod state;
 mod stream;
