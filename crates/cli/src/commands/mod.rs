@@ -14,6 +14,7 @@ pub mod network;
 pub mod ps;
 pub mod registry;
 pub mod run;
+pub mod secret;
 pub mod stats;
 pub mod system;
 pub mod volume;
