@@ -118,6 +118,8 @@ fn secret_commands_and_api_shapes() {
         assert!(!raw.contains(&base64::engine::general_purpose::STANDARD.encode("from-a-file-value")), "a base64 value in: {raw}");
     }
     assert_eq!(d.berth(&["secret", "inspect", "-f", "{{.Spec.Name}}", &id1]).ok(), "fromfile\n");
+    assert_eq!(d.berth(&["inspect", "-f", "{{.ID}}", "fromfile"]).ok().trim(), id1, "the generic inspect finds secrets too");
+    assert_eq!(d.berth(&["inspect", "--type", "secret", "-f", "{{.Spec.Name}}", "fromstdin"]).ok(), "fromstdin\n");
     let pretty = d.berth(&["secret", "inspect", "--pretty", "fromfile"]).ok();
     assert!(pretty.contains(&format!("ID:              {id1}")) && pretty.contains("Name:              fromfile") && pretty.contains(" - team=db") && pretty.contains(" - tier\n"), "{pretty}");
     assert!(fails(&d, &["secret", "inspect", "ghost"]).contains("No such secret: ghost"));
@@ -183,6 +185,11 @@ fn run_gives_secrets_with_owner_and_mode_on_a_read_only_tmpfs() {
         assert!(stdout.lines().any(|l| l.starts_with(&format!("{target} tmpfs ro,"))), "{target} must be a read-only tmpfs file: {stdout}");
     }
     assert!(stdout.trim_end().ends_with("write-refused"), "{stdout}");
+    // A read-only root and a non-root user: the owner the secret names can read it.
+    let out = d.berth(&["run", "--rm", "--read-only", "-u", "1000:1000", "--secret", "source=tok,uid=1000,mode=0400", "busybox", "cat", "/run/secrets/tok"]).ok();
+    assert_eq!(out, "tok-value-42");
+    let e = fails(&d, &["run", "--rm", "-u", "1000:1000", "--secret", "source=tok,mode=0400", "busybox", "cat", "/run/secrets/tok"]);
+    assert!(e.contains("Permission denied"), "mode 0400 owned by root keeps user 1000 out: {e}");
 
     // While a container runs, the host has no path to the values: the tmpfs is
     // detached once the container's own mounts hold it.
