@@ -284,6 +284,22 @@ fn int<T: std::str::FromStr>(cmd: &str, flag: &str, v: &str) -> Result<T, Failur
     v.parse::<T>().map_err(|_| flag_error(cmd, flag, v, &format!("strconv.ParseInt: parsing \"{v}\": invalid syntax")))
 }
 
+/// docker's parseSecurityOpts: `seccomp=PATH` is sent as the profile's compacted
+/// contents, since the daemon cannot read the client's files.
+fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
+    opts.iter()
+        .map(|o| {
+            let Some((k, v)) = o.split_once(['=', ':']) else { return Ok(o.clone()) };
+            if k != "seccomp" || v == "unconfined" || v == "builtin" {
+                return Ok(o.clone());
+            }
+            let text = std::fs::read_to_string(v).map_err(|e| format!("opening seccomp profile ({v}) failed: {e}"))?;
+            let json: Value = serde_json::from_str(&text).map_err(|e| format!("compacting json for seccomp profile ({v}) failed: {e}"))?;
+            Ok(format!("seccomp={json}"))
+        })
+        .collect()
+}
+
 impl ContainerOptions {
     /// Builds the create request for `image` and `args` (the command). `cmd` names the
     /// command (run/create) for error messages; `detached` is run's `-d`.
@@ -543,7 +559,8 @@ impl ContainerOptions {
         put(&mut host, "Privileged", json!(self.privileged));
         put(&mut host, "PublishAllPorts", json!(self.publish_all));
         put(&mut host, "ReadonlyRootfs", json!(self.read_only));
-        put(&mut host, "SecurityOpt", if self.security_opt.is_empty() { Value::Null } else { json!(self.security_opt) });
+        let security_opt = security_opts(&self.security_opt).map_err(pe)?;
+        put(&mut host, "SecurityOpt", if security_opt.is_empty() { Value::Null } else { json!(security_opt) });
         if !storage_opt.is_empty() {
             put(&mut host, "StorageOpt", Value::Object(storage_opt));
         }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::Daemon;
+use common::{make_tar, Daemon};
 
 fn daemon_with_busybox() -> Daemon {
     let d = Daemon::start();
@@ -22,28 +22,6 @@ fn text(b: &[u8]) -> String {
 fn tar_names(data: &[u8]) -> Vec<String> {
     let mut a = tar::Archive::new(data);
     a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
-}
-
-/// A tar with one entry per (name, contents); a `->` in contents makes a symlink.
-fn make_tar(entries: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_uid(1234);
-        if let Some(target) = data.strip_prefix("->") {
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            b.append_link(&mut h, name, target).unwrap();
-        } else {
-            // Raw name bytes: the tar crate refuses `..`, which hostile archives have.
-            h.set_size(data.len() as u64);
-            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-            h.set_cksum();
-            b.append(&h, data.as_bytes()).unwrap();
-        }
-    }
-    b.into_inner().unwrap()
 }
 
 fn exec(d: &Daemon, c: &str, cmd: &str) -> String {

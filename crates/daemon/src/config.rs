@@ -10,6 +10,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+pub const DEFAULT_GROUP: &str = "berth";
 
 /// What the command line said (unset flags are `None`/empty/false).
 pub struct Flags {
@@ -18,6 +19,7 @@ pub struct Flags {
     pub pidfile: Option<PathBuf>,
     pub exec_root: Option<PathBuf>,
     pub debug: bool,
+    pub group: Option<String>,
 }
 
 /// The keys of daemon.json berthd understands; unknown keys are refused, as dockerd
@@ -67,6 +69,13 @@ struct FileConfig {
     /// nftables table is `berth` for berth0, `berth_<bridge>` otherwise, so several
     /// daemons (tests) never touch each other's rules.
     bridge: Option<String>,
+    /// The seccomp profile of containers that name none: `builtin` (Docker's
+    /// default), `unconfined`, or a profile file's path.
+    #[serde(rename = "seccomp-profile")]
+    seccomp_profile: Option<String>,
+    /// The group given the API socket (dockerd's `group`, default `docker`; ours
+    /// `berth`): members may drive berthd without root.
+    group: Option<String>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -90,6 +99,7 @@ pub struct Defaults {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_opts: Vec<String>,
+    pub seccomp: crate::containers::seccomp::DaemonDefault,
 }
 
 /// The effective configuration.
@@ -109,6 +119,9 @@ pub struct Config {
     /// certs-dir).
     pub registries: RegistryConfig,
     pub network: NetworkConfig,
+    /// The socket's group, and whether it was asked for (a missing default group
+    /// leaves the socket root-only; a missing named one is an error).
+    pub socket_group: (String, bool),
 }
 
 /// The default bridge network's settings.
@@ -178,6 +191,10 @@ impl Config {
                 certs_dir: file.certs_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
             },
             network: NetworkConfig { bip: file.bip.clone(), bridge: file.bridge.clone() },
+            socket_group: match flags.group.or(file.group.clone()) {
+                Some(g) => (g, true),
+                None => (DEFAULT_GROUP.to_owned(), false),
+            },
         })
     }
 }
@@ -202,6 +219,7 @@ fn defaults_from(file: &FileConfig) -> Result<Defaults> {
         dns: file.dns.clone().unwrap_or_default(),
         dns_search: file.dns_search.clone().unwrap_or_default(),
         dns_opts: file.dns_opts.clone().unwrap_or_default(),
+        seccomp: crate::containers::seccomp::DaemonDefault::from_setting(file.seccomp_profile.as_deref())?,
     })
 }
 
@@ -218,7 +236,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false }
+        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false, group: None }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod config;
 mod containers;
 mod error;
 mod events;
+mod host_ids;
 mod params;
 mod routes;
 mod secrets;
@@ -38,6 +39,9 @@ struct Args {
     /// Enable debug logging.
     #[arg(short = 'D', long = "debug")]
     debug: bool,
+    /// Group for the API socket (default berth, if that group exists).
+    #[arg(short = 'G', long = "group", value_name = "GROUP")]
+    group: Option<String>,
     /// Daemon configuration file (Docker's daemon.json keys).
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Option<PathBuf>,
@@ -53,7 +57,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = config::Config::resolve(
-        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug },
+        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug, group: args.group },
         args.config_file.as_deref(),
     )?;
     let filter = std::env::var("BERTHD_LOG").unwrap_or_else(|_| if cfg.debug { "debug".into() } else { "info".into() });

@@ -48,8 +48,9 @@ pub async fn run(cfg: Config) -> Result<()> {
     if cfg.socket_activated {
         listeners.push((systemd_listener()?, None));
     }
+    let gid = socket_gid(&cfg.socket_group)?;
     for path in &cfg.sockets {
-        listeners.push((bind(path)?, Some(path.clone())));
+        listeners.push((bind(path, gid)?, Some(path.clone())));
     }
     for (listener, path) in listeners {
         let Some(path) = path else {
@@ -184,8 +185,20 @@ fn systemd_listener() -> Result<UnixListener> {
     Ok(UnixListener::from_std(std_listener)?)
 }
 
+/// The socket's group: the one named, or the default `berth` group when it exists.
+fn socket_gid((name, explicit): &(String, bool)) -> Result<Option<u32>> {
+    match crate::host_ids::group_gid(name) {
+        Some(gid) => Ok(Some(gid)),
+        None if *explicit => bail!("group {name:?} for the API socket does not exist"),
+        None => {
+            tracing::debug!("no {name:?} group: the API socket is root-only");
+            Ok(None)
+        }
+    }
+}
+
 /// Binds a socket, replacing a stale one (nobody answering) but never a live daemon's.
-fn bind(path: &Path) -> Result<UnixListener> {
+fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -198,6 +211,9 @@ fn bind(path: &Path) -> Result<UnixListener> {
     let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
     // Owner and group only, as dockerd's socket (root:docker 0660).
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).with_context(|| format!("chmod {}", path.display()))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).with_context(|| format!("chown {}", path.display()))?;
+    }
     Ok(listener)
 }
 

@@ -43,11 +43,30 @@ pub struct State {
 
 pub type AppState = Arc<State>;
 
+/// No way in for other users (CVE-2021-41091: a world-traversable data root let them
+/// reach containers' rootfs and run their setuid binaries; berth.db holds every
+/// container's environment). 0710 rather than 0700 so a remapped root's group can
+/// still reach the rootfs under userns-remap.
+fn restrict(data_root: &Path, exec_root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [data_root, exec_root] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710)).with_context(|| format!("chmod {}", dir.display()))?;
+    }
+    let db = data_root.join("berth.db");
+    if !db.exists() {
+        std::fs::File::create(&db).with_context(|| format!("creating {}", db.display()))?;
+    }
+    // SQLite gives the -wal and -shm files the database file's mode.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("chmod {}", db.display()))?;
+    Ok(())
+}
+
 impl State {
     pub fn open(cfg: &Config) -> Result<State> {
         let data_root = &cfg.data_root;
         std::fs::create_dir_all(data_root).with_context(|| format!("creating data root {}", data_root.display()))?;
         std::fs::create_dir_all(&cfg.exec_root).with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
+        restrict(data_root, &cfg.exec_root)?;
         let images = ImageStore::open(data_root, &data_root.join("berth.db")).with_context(|| format!("opening the image store in {}", data_root.display()))?;
         let containers = Arc::new(Registry::open(data_root).context("opening the container store")?);
         let volumes = berth_volume::VolumeStore::open(&data_root.join("volumes"), &data_root.join("berth.db")).context("opening the volume store")?;

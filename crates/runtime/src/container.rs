@@ -198,7 +198,8 @@ impl Runtime {
                 return Err(bad(format!("mount destination {} escapes the container rootfs through a symlink", m.destination().display())));
             }
         }
-        let seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
+        let precompiled = spec.annotations().as_ref().and_then(|a| a.get(crate::seccomp::PROGRAM_ANNOTATION)).map(String::as_str);
+        let seccomp = linux.seccomp().as_ref().map(|s| crate::seccomp::program(s, precompiled)).transpose()?;
         let warn = &self.warn;
         let mut pplan = ProcessPlan::from_spec(process, seccomp, None, &mut |m| warn(&m))?;
         pplan.preserve_fds = opts.preserve_fds;

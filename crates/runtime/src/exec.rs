@@ -61,7 +61,8 @@ impl Runtime {
             return Err(Error::State { id: id.into(), status: status.to_string(), msg: "cannot exec in a container that is not running".into() });
         }
         let linux = spec.linux().clone().unwrap_or_default();
-        let seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
+        let precompiled = spec.annotations().as_ref().and_then(|a| a.get(crate::seccomp::PROGRAM_ANNOTATION)).map(String::as_str);
+        let seccomp = linux.seccomp().as_ref().map(|s| crate::seccomp::program(s, precompiled)).transpose()?;
         let warn = &self.warn;
         let mut plan = ProcessPlan::from_spec(process, seccomp, None, &mut |m| warn(&m))?;
         plan.preserve_fds = opts.preserve_fds;

@@ -35,6 +35,46 @@ pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd>
     sys::openat2(root, &rel, flags, 0, IN_ROOT)
 }
 
+/// What [`remove_beneath`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removed {
+    Yes,
+    /// Absent, reached only through a symlink, not empty, or not what `keep` allowed.
+    No,
+}
+
+/// Removes `path` (an empty directory, or a file `keep_file` refuses to keep) beneath
+/// `root`, never through a symlink: every component is resolved with
+/// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a process that swapped a parent directory
+/// for a symlink (BuildKit CVE-2024-23652) cannot make this remove a host file.
+pub fn remove_beneath(root: RawFd, path: &Path, keep_file: impl Fn(&libc::stat) -> bool) -> io::Result<Removed> {
+    let comps = components(path);
+    let Some((name, parents)) = comps.split_last() else { return Ok(Removed::No) };
+    let parent: PathBuf = parents.iter().collect();
+    let parent = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent };
+    let dir = match sys::openat2(root, &parent, libc::O_PATH | libc::O_DIRECTORY, 0, sys::RESOLVE_BENEATH | sys::RESOLVE_NO_SYMLINKS) {
+        Ok(d) => d,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR | libc::EXDEV)) => return Ok(Removed::No),
+        Err(e) => return Err(e),
+    };
+    let cname = std::ffi::CString::new(name.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: dir is a valid descriptor, cname NUL-terminated, st a valid out pointer.
+    if unsafe { libc::fstatat(dir.as_raw_fd(), cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) } != 0 {
+        return Ok(Removed::No);
+    }
+    let flags = match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => libc::AT_REMOVEDIR,
+        libc::S_IFREG if !keep_file(&st) => 0,
+        _ => return Ok(Removed::No),
+    };
+    // SAFETY: as above; unlinkat acts on the name inside the resolved directory only.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), flags) } != 0 {
+        return Ok(Removed::No);
+    }
+    Ok(Removed::Yes)
+}
+
 /// What to create at the end of a path when it is missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -354,3 +354,32 @@ impl Run {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// A tar with one entry per (name, contents): `->T` in contents makes a symlink to T,
+/// `=>T` a hard link to T; names are written raw (hostile archives have `..`, which the
+/// tar crate refuses to write).
+pub fn make_tar(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_uid(1234);
+        let link = |h: &mut tar::Header, kind, target: &str| {
+            h.set_entry_type(kind);
+            h.set_size(0);
+            h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        };
+        if let Some(target) = data.strip_prefix("->") {
+            link(&mut h, tar::EntryType::Symlink, target);
+        } else if let Some(target) = data.strip_prefix("=>") {
+            link(&mut h, tar::EntryType::Link, target);
+        } else {
+            h.set_size(data.len() as u64);
+        }
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        let body: &[u8] = if data.starts_with("->") || data.starts_with("=>") { &[] } else { data.as_bytes() };
+        b.append(&h, body).unwrap();
+    }
+    b.into_inner().unwrap()
+}

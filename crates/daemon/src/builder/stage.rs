@@ -629,9 +629,12 @@ fn run_argv(shell: &[String], r: &berth_build::instructions::Run) -> Vec<String>
 
 /// `path` under `root`, refusing anything that resolves outside it.
 fn confined(root: &Path, path: &str) -> Result<PathBuf> {
-    let rel = berth_build::evaluate::clean_path(&format!("/{path}"));
-    let joined = root.join(rel.trim_start_matches('/'));
-    let real = std::fs::canonicalize(&joined).with_context(|| format!("mount source {path} not found"))?;
+    use std::os::fd::AsRawFd;
+    // Symlinks resolve as if `root` were `/` (an absolute link in the context or an
+    // image points into it, never at the host), by the kernel in one openat2.
+    let dir = std::fs::File::open(root).with_context(|| format!("opening {}", root.display()))?;
+    let fd = berth_runtime::safe_path::open_in_root(dir.as_raw_fd(), Path::new(path), libc::O_PATH).with_context(|| format!("mount source {path} not found"))?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
     let base = std::fs::canonicalize(root)?;
     if !real.starts_with(&base) {
         bail!("mount source {path} is outside its root");
@@ -673,18 +676,26 @@ fn secret_file(b: &Build, id: &str, value: &[u8], mode: Option<u32>, uid: Option
 /// (empty files and directories absent from every lower layer), so they are not in the
 /// layer: Docker's layers do not show them either.
 fn clear_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
-    let in_lowers = |rel: &str| lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
+    use berth_runtime::safe_path::{remove_beneath, Removed};
+    use std::os::fd::AsRawFd;
+    // The step's process may have replaced a parent of a mount point with a symlink to
+    // anywhere: the in_lowers probe and the removal both stay beneath their roots.
+    let no_follow = |root: &Path, rel: &str| -> bool {
+        let Ok(r) = std::fs::File::open(root) else { return false };
+        berth_runtime::sys::openat2(r.as_raw_fd(), Path::new(rel), libc::O_PATH | libc::O_NOFOLLOW, 0, berth_runtime::sys::RESOLVE_BENEATH | berth_runtime::sys::RESOLVE_NO_SYMLINKS).is_ok()
+    };
+    let in_lowers = |rel: &str| lowers.iter().any(|l| no_follow(l, rel));
+    let Ok(root) = std::fs::File::open(upper) else { return };
     for t in targets {
         let mut rel = t.trim_start_matches('/').to_owned();
         while !rel.is_empty() {
             if in_lowers(&rel) {
                 break;
             }
-            let p = upper.join(&rel);
-            let Ok(meta) = std::fs::symlink_metadata(&p) else { break };
-            let removed = if meta.is_dir() { std::fs::remove_dir(&p).is_ok() } else { meta.is_file() && meta.len() == 0 && std::fs::remove_file(&p).is_ok() };
-            if !removed {
-                break;
+            // Only empty files are mount points; anything with data was written.
+            match remove_beneath(root.as_raw_fd(), Path::new(&rel), |st| st.st_size != 0) {
+                Ok(Removed::Yes) => {}
+                _ => break,
             }
             rel = match rel.rsplit_once('/') {
                 Some((parent, _)) => parent.to_owned(),

@@ -13,7 +13,7 @@ use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
 use super::secret_mounts::{self, SecretRef};
-use super::{files, mounts, names, networking, shim, spec, user, Entry};
+use super::{files, mounts, names, networking, seccomp, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -146,6 +146,7 @@ fn validate_host_config(hc: &HostConfig) -> ApiResult<()> {
         }
     }
     spec::capabilities(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    spec::check_security_opts(hc).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(())
 }
 
@@ -488,7 +489,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
-    let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer)?;
+    let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
     let secret_binds = secret_mounts::setup(state, c)?;
     if let Some(m) = s["mounts"].as_array_mut() {
         m.extend(secret_binds);

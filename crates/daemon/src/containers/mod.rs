@@ -12,6 +12,7 @@ pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod record;
+pub mod seccomp;
 pub mod secret_mounts;
 pub mod shim;
 pub mod spec;

@@ -10,6 +10,7 @@ use berth_api::models::HostConfig;
 use serde_json::{json, Value};
 
 use super::record::Container;
+use super::seccomp;
 use super::user::ExecUser;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -77,11 +78,21 @@ pub fn hostname(c: &Container) -> String {
 }
 
 /// Canonical `CAP_X` names of every capability this kernel has.
-fn all_caps() -> Vec<String> {
+fn kernel_caps() -> Vec<String> {
     let last = berth_runtime::capabilities::last_cap();
     let mut all: Vec<caps::Capability> = caps::all().into_iter().filter(|c| c.index() <= last).collect();
     all.sort_by_key(|c| c.index());
     all.into_iter().map(|c| c.to_string()).collect()
+}
+
+/// What `--privileged` and `--cap-add ALL` grant: every capability berthd itself may
+/// hold. A daemon without some capability (in a container, or root without
+/// CAP_SYS_RESOURCE as on these hosts) cannot give it, and asking the kernel to would
+/// fail the start with a bare EPERM.
+fn all_caps() -> Vec<String> {
+    let own = caps::read(None, caps::CapSet::Bounding).unwrap_or_default();
+    let own: Vec<String> = own.iter().map(|c| c.to_string()).collect();
+    kernel_caps().into_iter().filter(|c| own.contains(c)).collect()
 }
 
 fn cap_name(s: &str) -> String {
@@ -96,11 +107,14 @@ fn cap_name(s: &str) -> String {
 /// Docker's capability arithmetic: defaults (or all when privileged), `--cap-add`,
 /// then `--cap-drop` (either may say ALL).
 pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
+    let kernel = kernel_caps();
     let known = all_caps();
     let check = |name: &str| -> Result<String> {
         let n = cap_name(name);
         if n == "CAP_ALL" || known.contains(&n) {
             Ok(n)
+        } else if kernel.contains(&n) {
+            bail!("capability {n} is not available: berthd itself does not hold it (it is missing from the daemon's bounding set)")
         } else {
             bail!("unknown capability: {name:?}")
         }
@@ -109,7 +123,13 @@ pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
         return Ok(known);
     }
     let adds = hc.cap_add.iter().flatten().map(|c| check(c)).collect::<Result<Vec<_>>>()?;
-    let drops = hc.cap_drop.iter().flatten().map(|c| check(c)).collect::<Result<Vec<_>>>()?;
+    // Dropping what berthd cannot give anyway is fine.
+    let drops = hc
+        .cap_drop
+        .iter()
+        .flatten()
+        .map(|c| if kernel.contains(&cap_name(c)) { Ok(cap_name(c)) } else { check(c) })
+        .collect::<Result<Vec<_>>>()?;
     let mut set: Vec<String> = if adds.iter().any(|c| c == "CAP_ALL") {
         known.clone()
     } else {
@@ -185,23 +205,32 @@ fn user_mounts(c: &Container) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// `--security-opt` values: (no_new_privileges, seccomp profile JSON or None for
-/// unconfined/default).
-fn security_opts(hc: &HostConfig) -> Result<(bool, Option<String>)> {
+/// `--security-opt` values: (no_new_privileges, the seccomp choice).
+fn security_opts(hc: &HostConfig) -> Result<(bool, seccomp::Choice)> {
     let mut nnp = false;
-    let mut seccomp = None;
+    let mut seccomp = seccomp::Choice::Default;
     for o in hc.security_opt.iter().flatten() {
         let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
         match k {
             "no-new-privileges" => nnp = v.is_empty() || v == "true",
-            "seccomp" if v == "unconfined" => seccomp = None,
             // The docker CLI sends the profile's contents, not its path.
-            "seccomp" => seccomp = Some(v.to_owned()),
+            "seccomp" => seccomp = seccomp::Choice::from_value(v),
             "apparmor" | "label" if v == "unconfined" || v == "disable" => {}
             _ => bail!("invalid --security-opt: {o:?} (supported: no-new-privileges, seccomp=unconfined|<profile json>)"),
         }
     }
     Ok((nnp, seccomp))
+}
+
+/// `--security-opt` checked at create, so a bad option or an invalid seccomp profile
+/// (bad JSON, an unknown syscall or action) leaves no container behind.
+pub fn check_security_opts(hc: &HostConfig) -> Result<()> {
+    if let (_, seccomp::Choice::Profile(text)) = security_opts(hc)? {
+        let caps = capabilities(hc)?;
+        let s = berth_runtime::seccomp::from_docker_profile(&text, &caps).map_err(|e| anyhow!("invalid seccomp profile: {e}"))?;
+        berth_runtime::seccomp::compile(&s).map_err(|e| anyhow!("invalid seccomp profile: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Docker's default device cgroup rules: deny everything, then mknod for all, and rwm
@@ -258,6 +287,45 @@ fn user_devices(hc: &HostConfig) -> Result<(Vec<Value>, Vec<Value>)> {
         rules.push(json!({ "allow": true, "type": typ, "major": major, "minor": minor, "access": perms }));
     }
     Ok((nodes, rules))
+}
+
+/// `--privileged`: every device node of the host's /dev, as runc's HostDevices finds
+/// them (pts, shm, mqueue, fd and the console are the container's own).
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fn walk(dir: &Path, out: &mut Vec<Value>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name();
+            let Ok(md) = std::fs::symlink_metadata(&path) else { continue };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                if !matches!(name.to_str(), Some("pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev")) {
+                    walk(&path, out);
+                }
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            if name == "console" {
+                continue;
+            }
+            let rdev = md.rdev();
+            out.push(json!({
+                "path": path.to_string_lossy(), "type": typ, "major": libc::major(rdev), "minor": libc::minor(rdev),
+                "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid(),
+            }));
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
 }
 
 fn resources(hc: &HostConfig, device_rules: Vec<Value>) -> Value {
@@ -381,7 +449,7 @@ fn namespaces(hc: &HostConfig, peer: &PeerPid<'_>, netns: Option<&Path>) -> Resu
 }
 
 /// The whole spec.
-pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) -> Result<Value> {
+pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>, seccomp_policy: &seccomp::Policy<'_>) -> Result<Value> {
     let hc = &c.host_config;
     let privileged = hc.privileged.unwrap_or(false);
     let host_name = hostname(c);
@@ -391,7 +459,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         bail!("no command specified");
     }
     let caps = capabilities(hc)?;
-    let (nnp, seccomp_profile) = security_opts(hc)?;
+    let (nnp, seccomp_choice) = security_opts(hc)?;
     let mut process = json!({
         "terminal": c.tty(),
         "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
@@ -428,7 +496,11 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
     mounts.retain(|m| !user_dests.iter().any(|d| m["destination"] == json!(d)));
     mounts.extend(user);
 
-    let (dev_nodes, dev_rules) = user_devices(hc)?;
+    let (mut dev_nodes, dev_rules) = user_devices(hc)?;
+    if privileged {
+        let mine: Vec<Value> = dev_nodes.iter().map(|d| d["path"].clone()).collect();
+        dev_nodes.extend(host_devices().into_iter().filter(|d| !mine.contains(&d["path"])));
+    }
     let mut rules = if privileged { vec![json!({ "allow": true, "access": "rwm" })] } else { default_device_rules() };
     rules.extend(dev_rules);
     let sysctl: serde_json::Map<String, Value> = hc.sysctls.iter().flatten().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -447,10 +519,7 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
-    if let Some(profile) = seccomp_profile.filter(|_| !privileged) {
-        let s = berth_runtime::seccomp::from_docker_profile(&profile, &caps).map_err(|e| anyhow!("invalid seccomp profile: {e}"))?;
-        linux["seccomp"] = serde_json::to_value(s)?;
-    }
+    let filter = seccomp::filter(&seccomp_choice, privileged, seccomp_policy, &caps)?;
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
@@ -458,6 +527,12 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>) 
         "mounts": mounts,
         "linux": linux,
     });
+    if let Some(f) = filter {
+        spec["linux"]["seccomp"] = f.section;
+        if let Some(p) = f.program {
+            spec["annotations"] = json!({ (berth_runtime::seccomp::PROGRAM_ANNOTATION): p.to_string_lossy() });
+        }
+    }
     if hc.uts_mode.as_deref() != Some("host") {
         spec["hostname"] = json!(host_name);
         if let Some(d) = c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
@@ -540,7 +615,8 @@ mod tests {
         c.host_config.network_mode = Some("host".into());
         let u = ExecUser { uid: 1, gid: 2, additional_gids: vec![], home: "/".into() };
         let dir = Path::new("/c");
-        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers")).unwrap();
+        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers"), &seccomp::Policy { default: &seccomp::DaemonDefault::Builtin, programs: None }).unwrap();
+        assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(s["linux"]["resources"]["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(s["linux"]["resources"]["cpu"], json!({"period": 100000, "quota": 150000}));
         assert_eq!(s["linux"]["resources"]["pids"]["limit"], 20);

@@ -119,7 +119,13 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<SystemInfo>> 
         server_version: Some(VERSION.into()),
         default_runtime: Some("berth-runtime".into()),
         live_restore_enabled: Some(true),
-        security_options: Some(if cgroup_v2 { vec!["name=seccomp,profile=builtin".into(), "name=cgroupns".into()] } else { vec!["name=seccomp,profile=builtin".into()] }),
+        security_options: Some({
+            let mut o = vec![state.defaults().seccomp.info_name().to_owned()];
+            if cgroup_v2 {
+                o.push("name=cgroupns".into());
+            }
+            o
+        }),
         warnings: Some(vec![]),
         plugins: Some(PluginsInfo {
             volume: Some(vec!["local".into()]),
