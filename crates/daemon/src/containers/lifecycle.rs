@@ -490,7 +490,8 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let mut effective = c.clone();
     effective.host_config = hc.clone();
     let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
-    let secret_binds = secret_mounts::setup(state, c)?;
+    // With a user namespace (userns-remap), map the owners to host ids here.
+    let secret_binds = secret_mounts::setup(state, c, &|uid, gid| (uid, gid))?;
     if let Some(m) = s["mounts"].as_array_mut() {
         m.extend(secret_binds);
     }

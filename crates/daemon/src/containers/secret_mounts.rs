@@ -171,9 +171,13 @@ fn tmpfs_size(values: &[zeroize::Zeroizing<Vec<u8>>]) -> usize {
     values.iter().map(|v| v.len().div_ceil(page) * page).sum::<usize>() + 4 * page
 }
 
-/// Before a start: the container's secrets as files on a fresh tmpfs; returns the OCI
-/// bind mounts that put them in place. Nothing stays mounted on failure.
-pub fn setup(state: &AppState, c: &Container) -> anyhow::Result<Vec<Value>> {
+/// Host ids for a container's (uid, gid): the identity, or a user namespace's mapping.
+pub type HostIds<'a> = dyn Fn(u32, u32) -> (u32, u32) + 'a;
+
+/// Before a start: the container's secrets as files on a fresh tmpfs, owned by
+/// `host_ids` of their uid and gid; returns the OCI bind mounts that put them in
+/// place. Nothing stays mounted on failure.
+pub fn setup(state: &AppState, c: &Container, host_ids: &HostIds<'_>) -> anyhow::Result<Vec<Value>> {
     release(state, &c.id);
     if c.secrets.is_empty() {
         return Ok(Vec::new());
@@ -203,8 +207,7 @@ pub fn setup(state: &AppState, c: &Container) -> anyhow::Result<Vec<Value>> {
         for (i, (r, value)) in c.secrets.iter().zip(&values).enumerate() {
             let f = r.file();
             let path = dir.join(i.to_string());
-            let uid: u32 = f.uid.parse().unwrap_or(0);
-            let gid: u32 = f.gid.parse().unwrap_or(0);
+            let (uid, gid) = host_ids(f.uid.parse().unwrap_or(0), f.gid.parse().unwrap_or(0));
             let mode = f.mode.unwrap_or(DEFAULT_MODE);
             let write = || -> std::io::Result<()> {
                 let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&path)?;
