@@ -196,6 +196,9 @@ pub struct ContainerOptions {
     /// Runtime to use for this container
     #[arg(long = "runtime")]
     pub runtime: Option<String>,
+    /// Give the container a secret (source=NAME[,target=FILE,uid=,gid=,mode=] or NAME)
+    #[arg(long = "secret")]
+    pub secret: Vec<String>,
     /// Security Options
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
@@ -377,6 +380,7 @@ impl ContainerOptions {
             sysctls.insert(k, v.into());
         }
         let mounts = self.mount.iter().map(|m| values::mount(m).map_err(|e| fe("--mount", m, e))).collect::<Result<Vec<_>, _>>()?;
+        let secrets = self.secret.iter().map(|s| values::secret(s).map_err(|e| fe("--secret", s, e))).collect::<Result<Vec<_>, _>>()?;
         let mut binds = Vec::new();
         let mut volumes = Map::new();
         for v in &self.volume {
@@ -534,6 +538,10 @@ impl ContainerOptions {
         put(&mut host, "PortBindings", json!(ports.bindings));
         put(&mut host, "RestartPolicy", restart.unwrap_or_else(|| json!({"Name": "no", "MaximumRetryCount": 0})));
         put(&mut host, "AutoRemove", json!(self.rm));
+        if !secrets.is_empty() {
+            // berth's extension: swarm's SecretReference items, mounted by berthd.
+            put(&mut host, "BerthSecrets", json!(secrets));
+        }
         put(&mut host, "VolumeDriver", json!(""));
         put(&mut host, "VolumesFrom", if self.volumes_from.is_empty() { Value::Null } else { json!(self.volumes_from) });
         put(&mut host, "CapAdd", if self.cap_add.is_empty() { Value::Null } else { json!(self.cap_add) });
@@ -737,6 +745,24 @@ mod tests {
         assert_eq!(h["GroupAdd"], json!(["10"]));
         assert_eq!((h["UsernsMode"].as_str(), h["PidMode"].as_str(), h["IpcMode"].as_str(), h["UTSMode"].as_str(), h["CgroupnsMode"].as_str()), (Some("host"), Some("host"), Some("private"), Some("host"), Some("private")));
         assert_eq!(b["Cmd"], json!(["true"]));
+    }
+
+    #[test]
+    fn secrets_map_like_docker_service_create() {
+        let b = body(&["--secret", "db", "--secret", "source=tok,target=/etc/app/tok,uid=1000,gid=50,mode=0400", "--secret", "src=k,mode=256", "busybox"]).unwrap();
+        assert_eq!(
+            b["HostConfig"]["BerthSecrets"],
+            json!([
+                {"File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 0o444}, "SecretName": "db"},
+                {"File": {"Name": "/etc/app/tok", "UID": "1000", "GID": "50", "Mode": 0o400}, "SecretName": "tok"},
+                {"File": {"Name": "k", "UID": "0", "GID": "0", "Mode": 256}, "SecretName": "k"},
+            ])
+        );
+        assert_eq!(body(&["busybox"]).unwrap()["HostConfig"].get("BerthSecrets"), None);
+        assert!(body(&["--secret", "target=x", "busybox"]).unwrap_err().contains("source is required"));
+        assert!(body(&["--secret", "source=x,colour=red", "busybox"]).unwrap_err().contains("invalid field in secret request: colour"));
+        assert!(body(&["--secret", "source=x,mode=rw", "busybox"]).unwrap_err().contains("invalid mode specified"));
+        assert!(body(&["--secret", "source=x,bad", "busybox"]).unwrap_err().contains("must be a key=value pair"));
     }
 
     #[test]

@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Manage secrets
+    Secret {
+        #[command(subcommand)]
+        cmd: SecretCmd,
+    },
     /// Manage networks
     Network {
         #[command(subcommand)]
@@ -251,6 +256,20 @@ enum VolumeCmd {
 }
 
 #[derive(Subcommand)]
+enum SecretCmd {
+    /// Create a secret from a file or STDIN as content
+    Create(commands::secret::CreateArgs),
+    /// List secrets
+    #[command(visible_alias = "list")]
+    Ls(commands::secret::LsArgs),
+    /// Display detailed information on one or more secrets
+    Inspect(commands::secret::InspectArgs),
+    /// Remove one or more secrets
+    #[command(visible_alias = "remove")]
+    Rm(commands::secret::RmArgs),
+}
+
+#[derive(Subcommand)]
 enum NetworkCmd {
     /// Create a network
     Create(commands::network::CreateArgs),
@@ -366,6 +385,10 @@ fn main() {
         Cmd::Volume { cmd: VolumeCmd::Prune(a) } => commands::volume::prune(g, a),
         Cmd::Volume { cmd: VolumeCmd::Export(a) } => commands::volume::export(g, a),
         Cmd::Volume { cmd: VolumeCmd::Import(a) } => commands::volume::import(g, a),
+        Cmd::Secret { cmd: SecretCmd::Create(a) } => commands::secret::create(g, a),
+        Cmd::Secret { cmd: SecretCmd::Ls(a) } => commands::secret::ls(g, a),
+        Cmd::Secret { cmd: SecretCmd::Inspect(a) } => commands::secret::inspect(g, a),
+        Cmd::Secret { cmd: SecretCmd::Rm(a) } => commands::secret::rm(g, a),
         Cmd::Network { cmd: NetworkCmd::Create(a) } => commands::network::create(g, a),
         Cmd::Network { cmd: NetworkCmd::Ls(a) } => commands::network::ls(g, a),
         Cmd::Network { cmd: NetworkCmd::Inspect(a) } => commands::network::inspect(g, a),

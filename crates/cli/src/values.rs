@@ -467,6 +467,46 @@ pub fn kv_file(path: &str, lookup: bool) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// `--secret NAME` or `--secret source=NAME,target=FILE,uid=U,gid=G,mode=0400` (docker
+/// service create's syntax) as a SecretReference item: owner 0:0 and mode 0444 unless
+/// given, the mode parsed as Go's ParseUint(v, 0, 32) (`0400` octal, `256` decimal).
+pub fn secret(s: &str) -> Result<Value, String> {
+    let (mut name, mut target, mut uid, mut gid, mut mode) = (String::new(), String::new(), "0".to_owned(), "0".to_owned(), 0o444u64);
+    if !s.contains('=') && !s.contains(',') {
+        name = s.to_owned();
+    } else {
+        for field in s.split(',') {
+            let (k, v) = field.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+            match k.to_ascii_lowercase().as_str() {
+                "source" | "src" => name = v.to_owned(),
+                "target" => target = v.to_owned(),
+                "uid" => uid = v.to_owned(),
+                "gid" => gid = v.to_owned(),
+                "mode" => {
+                    let (digits, radix) = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                        (h, 16)
+                    } else if let Some(o) = v.strip_prefix("0o").or_else(|| v.strip_prefix("0O")) {
+                        (o, 8)
+                    } else if v.len() > 1 && v.starts_with('0') {
+                        (&v[1..], 8)
+                    } else {
+                        (v, 10)
+                    };
+                    mode = u64::from_str_radix(digits, radix).ok().filter(|m| *m <= u32::MAX as u64).ok_or_else(|| format!("invalid mode specified: strconv.ParseUint: parsing \"{v}\": invalid syntax"))?;
+                }
+                _ => return Err(format!("invalid field in secret request: {k}")),
+            }
+        }
+    }
+    if name.is_empty() {
+        return Err("source is required".into());
+    }
+    if target.is_empty() {
+        target = name.clone();
+    }
+    Ok(json!({ "File": { "Name": target, "UID": uid, "GID": gid, "Mode": mode }, "SecretName": name }))
+}
+
 /// `--mount type=bind,source=/a,target=/b,readonly,...` as HostConfig.Mounts entry.
 pub fn mount(s: &str) -> Result<Value, String> {
     let mut m = Map::new();

@@ -104,6 +104,13 @@ impl Events {
         self.publish("volume", action, name, None, attrs);
     }
 
+    /// `secret create|update|remove`, with its name (never its value).
+    pub fn secret(&self, id: &str, name: &str, action: &str) {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("name".into(), json!(name));
+        self.publish("secret", action, id, None, attrs);
+    }
+
     /// `network create|destroy`.
     pub fn network(&self, id: &str, name: &str, action: &str) {
         let mut attrs = serde_json::Map::new();

@@ -8,6 +8,7 @@ mod events;
 mod host_ids;
 mod params;
 mod routes;
+mod secrets;
 mod server;
 mod state;
 mod stream;

@@ -19,6 +19,8 @@ pub struct State {
     /// from spawn_blocking).
     pub network: Arc<berth_network::NetworkManager>,
     pub volumes: berth_volume::VolumeStore,
+    /// Secrets, encrypted at rest (blocking API: call from spawn_blocking).
+    pub secrets: crate::secrets::SecretStore,
     pub containers: Arc<Registry>,
     pub execs: Execs,
     pub events: Events,
@@ -75,12 +77,14 @@ impl State {
         if let Err(e) = volumes.prune_orphans() {
             tracing::warn!("cleaning volume directories: {e}");
         }
+        let secrets = crate::secrets::SecretStore::open(data_root, &data_root.join("berth.db")).context("opening the secret store")?;
         let network = Arc::new(open_network(cfg, data_root)?);
         let engine_id = engine_id(data_root)?;
         Ok(State {
             images,
             network,
             volumes,
+            secrets,
             events: Events::new(containers.clone()),
             containers,
             execs: Execs::default(),

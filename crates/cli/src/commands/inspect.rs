@@ -34,7 +34,7 @@ fn image_path(name: &str) -> String {
 pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
     let typ = if container_only { Some("container") } else { a.typ.as_deref() };
     if let Some(t) = typ {
-        if !matches!(t, "container" | "image" | "network" | "volume") {
+        if !matches!(t, "container" | "image" | "network" | "volume" | "secret") {
             return Err(fail(format!("\"{t}\" is not a valid value for --type")));
         }
     }
@@ -42,8 +42,9 @@ pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
     let mut raws: Vec<String> = Vec::new();
     let mut errors = Vec::new();
     let size = if a.size { "?size=1" } else { "" };
-    // docker's autodetect order: container, image, network, volume.
-    let kinds = ["container", "image", "network", "volume"];
+    // docker's autodetect order: container, image, network, volume, then (docker only
+    // in a swarm) secret.
+    let kinds = ["container", "image", "network", "volume", "secret"];
     'names: for name in &a.names {
         let mut found = None;
         for kind in kinds.iter().filter(|k| typ.is_none_or(|t| t == **k)) {
@@ -51,6 +52,7 @@ pub fn inspect(g: &Global, a: InspectArgs, container_only: bool) -> CmdResult {
                 "container" => format!("/containers/{}/json{size}", encode(name)),
                 "image" => format!("/images/{}/json", image_path(name)),
                 "network" => format!("/networks/{}", encode(name)),
+                "secret" => format!("/secrets/{}", encode(name)),
                 _ => format!("/volumes/{}", encode(name)),
             };
             match c.call("GET", &path, Body::Empty).and_then(|r| r.text()) {

@@ -15,6 +15,7 @@ pub mod ps;
 pub mod registry;
 pub mod run;
 pub mod scan;
+pub mod secret;
 pub mod stats;
 pub mod system;
 pub mod volume;

@@ -29,6 +29,11 @@ pub fn post_json<B: Serialize, T: DeserializeOwned>(c: &Client, path: &str, body
     c.call("POST", path, json(body)).and_then(|r| r.json()).context(what)
 }
 
+/// POST a JSON body; the answer (often empty) is dropped.
+pub fn post_body<B: Serialize>(c: &Client, path: &str, body: &B, what: impl FnOnce() -> String) -> Result<()> {
+    c.call("POST", path, json(body)).map(drop).context(what)
+}
+
 pub fn delete(c: &Client, path: &str, what: impl FnOnce() -> String) -> Result<()> {
     c.call("DELETE", path, Body::Empty).map(drop).context(what)
 }

@@ -91,8 +91,10 @@ impl Engine {
             }
             let t = Target { name: &container_name(&self.project, svc, 1), number: 1, oneoff: false, image_id: None, aliases: true, inherited: HashMap::new() };
             container_body(&self.project, svc, &t)?;
+            secrets::check(&self.project, svc)?;
         }
-        self.check_external(services)
+        self.check_external(services)?;
+        self.check_external_secrets(services)
     }
 
     /// `create`: checks, images, networks and volumes, then containers in
@@ -110,6 +112,7 @@ impl Engine {
         }
         let image_ids = self.ensure_images(&services, &o.images)?;
         self.ensure_resources(&services)?;
+        let changed_secrets = self.ensure_secrets(&services)?;
         let mut existing = self.containers_by_service()?;
         let mut fresh = BTreeSet::new();
         let mut recreated = BTreeSet::new();
@@ -117,7 +120,11 @@ impl Engine {
             let svc = &self.project.services[&name];
             // --force-recreate and --no-recreate are about the services named;
             // their dependencies are only recreated when they changed.
-            let recreate = if o.services.is_empty() || o.services.contains(&name) { o.recreate } else { Recreate::Diverged.min_with(o.recreate) };
+            let mut recreate = if o.services.is_empty() || o.services.contains(&name) { o.recreate } else { Recreate::Diverged.min_with(o.recreate) };
+            // A secret's new value reaches containers made after it changed.
+            if recreate == Recreate::Diverged && svc.secrets.iter().any(|r| changed_secrets.contains(&r.source)) {
+                recreate = Recreate::Force;
+            }
             let want = o.scale.get(&name).copied().unwrap_or_else(|| svc.replicas());
             let have = existing.remove(&name).unwrap_or_default();
             let (made, replaced) = self.converge_service(svc, have, want, image_ids.get(&name).map(String::as_str), recreate, o)?;
@@ -169,18 +176,24 @@ impl Engine {
         Ok((made, !replace.is_empty()))
     }
 
-    /// Makes one container of `svc` (secrets written first); returns its id.
+    /// Makes one container of `svc` (configs written first); returns its id.
     pub(crate) fn create_container(&self, svc: &Service, number: u64, name: &str, image_id: Option<&str>, inherited: HashMap<String, String>) -> Result<String> {
         secrets::write_files(&self.project, svc)?;
         let t = Target { name, number, oneoff: false, image_id, aliases: true, inherited };
         let body = container_body(&self.project, svc, &t)?;
-        self.post_create(name, &body)
+        self.post_create(name, &body, svc)
     }
 
-    /// `POST /containers/create?name=`; returns the id.
-    pub(crate) fn post_create(&self, name: &str, body: &berth_api::models::ContainerCreateBody) -> Result<String> {
+    /// `POST /containers/create?name=` with the service's secrets as berth's
+    /// `HostConfig.BerthSecrets`; returns the id.
+    pub(crate) fn post_create(&self, name: &str, body: &berth_api::models::ContainerCreateBody, svc: &Service) -> Result<String> {
         let q = query([("name", Some(name.to_owned()))]);
-        let v: Value = api::post_json(&self.client, &format!("/containers/create{q}"), body, || format!("creating container {name}"))?;
+        let mut body = serde_json::to_value(body).map_err(|e| EngineError::Other(format!("encoding the create body of {name}: {e}")))?;
+        let refs = secrets::references(&self.project, svc)?;
+        if !refs.is_empty() {
+            body["HostConfig"]["BerthSecrets"] = Value::Array(refs);
+        }
+        let v: Value = api::post_json(&self.client, &format!("/containers/create{q}"), &body, || format!("creating container {name}"))?;
         for w in v["Warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             self.warn(w);
         }

@@ -145,7 +145,7 @@ impl Engine {
     }
 
     /// `down`: containers (one-offs too), then networks, then with `-v` volumes,
-    /// with `--rmi` images, and the secrets written for the project.
+    /// with `--rmi` images, and the project's secrets and written configs.
     pub fn down(&self, o: &DownOptions) -> Result<()> {
         let mut containers = self.containers(&[], OneOff::Include, true)?;
         let orphans = self.orphans()?;
@@ -161,6 +161,7 @@ impl Engine {
         if let Some(which) = o.images {
             self.remove_images(which);
         }
+        self.remove_secrets()?;
         secrets::remove_state(&self.project.name);
         Ok(())
     }

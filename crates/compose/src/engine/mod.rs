@@ -42,6 +42,7 @@ pub enum Kind {
     Container,
     Image,
     Service,
+    Secret,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Kind::Container => "Container",
             Kind::Image => "Image",
             Kind::Service => "Service",
+            Kind::Secret => "Secret",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A service's `volumes`, `tmpfs`, `secrets` and `configs` as the create body's
-//! `Binds`, `Mounts` and `Tmpfs`.
+//! A service's `volumes`, `tmpfs` and `configs` as the create body's `Binds`,
+//! `Mounts` and `Tmpfs` (its `secrets` go to `HostConfig.BerthSecrets`, see
+//! [`super::secrets`]).
 
 use std::collections::HashMap;
 

@@ -61,6 +61,7 @@ impl Engine {
         }
         let ids = self.ensure_images(&only, &o.images)?;
         self.ensure_resources(&only)?;
+        self.ensure_secrets(&only)?;
         secrets::write_files(&self.project, &svc)?;
         let name = o.name.clone().unwrap_or_else(|| crate::labels::oneoff_container_name(&self.project.name, &svc.name, &random_suffix()));
         let t = Target { name: &name, number: 1, oneoff: true, image_id: ids.get(&o.service).map(String::as_str), aliases: o.use_aliases, inherited: HashMap::new() };
@@ -80,7 +81,7 @@ impl Engine {
             }
         }
         self.event(Kind::Container, &name, "Creating");
-        let id = self.post_create(&name, &body)?;
+        let id = self.post_create(&name, &body, &svc)?;
         self.event(Kind::Container, &name, "Created");
         Ok((id, name))
     }

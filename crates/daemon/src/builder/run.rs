@@ -90,7 +90,7 @@ pub async fn create(state: &AppState, spec: RunSpec) -> Result<StepContainer> {
         }),
         ..Default::default()
     };
-    let (id, _) = lifecycle::create(state, None, body).await.map_err(|e| anyhow!("{}", e.message))?;
+    let (id, _) = lifecycle::create(state, None, body, Vec::new()).await.map_err(|e| anyhow!("{}", e.message))?;
     let entry = state.containers.find(&id).map_err(|e| anyhow!("{}", e.message))?;
     Ok(StepContainer { state: state.clone(), entry })
 }

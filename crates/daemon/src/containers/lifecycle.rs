@@ -12,6 +12,7 @@ use berth_image::snapshot::{self, SnapshotDirs};
 use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
+use super::secret_mounts::{self, SecretRef};
 use super::{files, mounts, names, networking, seccomp, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -154,7 +155,8 @@ fn validate_host_config(hc: &HostConfig) -> ApiResult<()> {
 }
 
 /// `POST /containers/create`.
-pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateBody) -> ApiResult<(String, Vec<String>)> {
+/// `secrets` is berth's `HostConfig.BerthSecrets`: each must exist.
+pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateBody, secrets: Vec<SecretRef>) -> ApiResult<(String, Vec<String>)> {
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => names::validate(n).map_err(ApiError::bad_request)?,
         None => names::generate(|n| state.containers.name_taken(n)),
@@ -179,6 +181,8 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
             "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
         ));
     }
+    let st = state.clone();
+    let secrets = tokio::task::spawn_blocking(move || secret_mounts::resolve(&st, &secrets)).await??;
     let extra_nets: Vec<String> = body.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref()).map(|m| m.keys().filter(|k| *k != "default").cloned().collect()).unwrap_or_default();
     networking::validate(state, hc.network_mode.as_deref().unwrap_or(""), &extra_nets)?;
     if hc.network_mode.as_deref().unwrap_or("").is_empty() {
@@ -224,6 +228,7 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
         manually_stopped: false,
         exec_ids: vec![],
         mounts: mounts.clone(),
+        secrets,
     };
     let dir = state.containers.container_dir(&id);
     let made = SnapshotDirs::create(&dir).map_err(|e| ApiError::internal(e.to_string()));
@@ -381,6 +386,8 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
         let _ = std::fs::remove_dir_all(&sdir);
         return Err(format!("failed to create task for container: OCI runtime create failed: {err}: unknown"));
     }
+    // The container's own mounts now hold its secrets; the host needs no path to them.
+    secret_mounts::release(state, &c.id);
     // Attach requests that were waiting get their streams before the process runs.
     let pending: Vec<shim::PendingAttach> = std::mem::take(&mut *entry.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
     for p in pending {
@@ -515,6 +522,14 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
             let _ = std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid));
         }
     }
+    // Under userns-remap the files are owned by the host ids of their owners inside.
+    let secret_binds = match &remap {
+        Some(r) => secret_mounts::setup(state, c, &|uid, gid| (r.host_uid(uid), r.host_gid(gid)))?,
+        None => secret_mounts::setup(state, c, &|uid, gid| (uid, gid))?,
+    };
+    if let Some(m) = s["mounts"].as_array_mut() {
+        m.extend(secret_binds);
+    }
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;
@@ -529,6 +544,7 @@ pub fn remap_of(state: &AppState, c: &Container) -> Option<std::sync::Arc<crate:
 /// Undoes a start's mounts: the rootfs and the container's hold on its volumes.
 fn unmount_all(state: &AppState, c: &Container, dir: &Path) {
     unmount_rootfs(dir);
+    secret_mounts::release(state, &c.id);
     mounts::release(state, &c.id, &c.mounts);
     networking::release(state, &c.id);
 }
@@ -756,6 +772,7 @@ pub async fn remove(state: &AppState, entry: &Arc<Entry>, force: bool, volumes: 
     entry.lock().state.status = "removing".into();
     let dir = state.containers.container_dir(&c.id);
     unmount_rootfs(&dir);
+    secret_mounts::release(state, &c.id);
     let _ = std::fs::remove_dir_all(shim_dir(state, &c.id));
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
@@ -813,6 +830,7 @@ pub async fn unpause(state: &AppState, entry: &Arc<Entry>) -> ApiResult<()> {
 /// At daemon start: re-adopt the shims of containers that were running, record the
 /// exits that happened meanwhile, and start `always` / `unless-stopped` containers.
 pub async fn restore(state: &AppState) {
+    secret_mounts::release_all(state);
     for entry in state.containers.all() {
         let c = entry.get();
         let sdir = shim_dir(state, &c.id);

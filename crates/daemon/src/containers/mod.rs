@@ -13,6 +13,7 @@ pub mod names;
 pub mod networking;
 pub mod record;
 pub mod seccomp;
+pub mod secret_mounts;
 pub mod shim;
 pub mod spec;
 pub mod status;

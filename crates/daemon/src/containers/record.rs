@@ -36,6 +36,9 @@ pub struct Container {
     /// Volumes, binds and `--mount` tmpfs, resolved at create (inspect's Mounts).
     #[serde(default)]
     pub mounts: Vec<super::mounts::MountPoint>,
+    /// Secrets granted at create (`HostConfig.BerthSecrets`), resolved to ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<super::secret_mounts::SecretRef>,
 }
 
 /// Docker's State, kept in the shape inspect prints.

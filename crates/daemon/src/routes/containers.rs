@@ -12,7 +12,7 @@ use berth_api::models::ContainerCreateBody;
 use berth_api::Filters;
 use serde_json::{json, Value};
 
-use crate::containers::{lifecycle, logs, networking, record::Container, status, Entry};
+use crate::containers::{lifecycle, logs, networking, record::Container, secret_mounts, status, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::state::AppState;
@@ -38,8 +38,10 @@ pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes, requir
 }
 
 pub async fn create(State(state): State<AppState>, params: Params, body: Bytes) -> ApiResult<Response> {
-    let body: ContainerCreateBody = parse_body(&body, true)?;
-    let (id, warnings) = lifecycle::create(&state, params.get("name"), body).await?;
+    let parsed: ContainerCreateBody = parse_body(&body, true)?;
+    let ext: secret_mounts::CreateExtension = parse_body(&body, true)?;
+    let body = parsed;
+    let (id, warnings) = lifecycle::create(&state, params.get("name"), body, ext.secrets()).await?;
     Ok((StatusCode::CREATED, Json(json!({ "Id": id, "Warnings": warnings }))).into_response())
 }
 
@@ -223,6 +225,10 @@ pub fn inspect_json(state: &AppState, c: &Container, size: bool) -> Value {
     }
     if hc.get("RestartPolicy").is_none() {
         hc["RestartPolicy"] = json!({ "Name": "no", "MaximumRetryCount": 0 });
+    }
+    // Which secrets, where and how: never their values.
+    if !c.secrets.is_empty() {
+        hc["BerthSecrets"] = json!(c.secrets);
     }
     let mut config = serde_json::to_value(&c.config).unwrap_or(json!({}));
     config["Hostname"] = json!(crate::containers::spec::hostname(c));

@@ -1,4 +1,5 @@
-//! The Engine API routes berthd serves so far: system, images, containers and exec.
+//! The Engine API routes berthd serves so far: system, images, containers, exec,
+//! networks, volumes and secrets.
 
 mod build;
 mod container_fs;
@@ -9,6 +10,7 @@ mod events;
 mod images;
 mod networks;
 pub mod streams;
+mod secrets;
 mod system;
 mod volumes;
 
@@ -73,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/volumes/{name}/export", get(volumes::export))
         .route("/volumes/{name}/import", put(volumes::import))
+        .route("/secrets", get(secrets::list))
+        .route("/secrets/create", post(secrets::create))
+        .route("/secrets/{id}", get(secrets::inspect).delete(secrets::remove))
+        .route("/secrets/{id}/update", post(secrets::update))
         .route("/exec/{id}/start", post(streams::exec_start))
         .route("/exec/{id}/resize", post(streams::exec_resize))
         .route("/exec/{id}/json", get(streams::exec_inspect))
