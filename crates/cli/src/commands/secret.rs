@@ -31,11 +31,7 @@ pub fn create(g: &Global, a: CreateArgs) -> CmdResult {
     let mut data = Vec::new();
     let read = if path == "-" { std::io::stdin().read_to_end(&mut data) } else { std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut data)) };
     read.map_err(|e| fail(format!("Error reading content from \"{path}\": open {path}: {}", io_msg(&e))))?;
-    let mut labels = serde_json::Map::new();
-    for l in &a.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_owned(), json!(v));
-    }
+    let labels = super::volume::key_values("--label", &a.label, false)?;
     let mut body = json!({ "Name": a.name, "Labels": labels, "Data": base64::engine::general_purpose::STANDARD.encode(&data) });
     if let Some(d) = a.driver.filter(|d| !d.is_empty()) {
         body["Driver"] = json!({ "Name": d });

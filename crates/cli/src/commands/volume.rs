@@ -32,7 +32,7 @@ pub struct CreateArgs {
 }
 
 /// `key=value` list flags into a map (`--label k` alone is `k=""`, as docker's).
-fn key_values(flag: &str, items: &[String], value_required: bool) -> Result<BTreeMap<String, String>, Failure> {
+pub(crate) fn key_values(flag: &str, items: &[String], value_required: bool) -> Result<BTreeMap<String, String>, Failure> {
     let mut m = BTreeMap::new();
     for it in items {
         match it.split_once('=') {

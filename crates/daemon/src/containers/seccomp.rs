@@ -89,11 +89,12 @@ pub fn filter(choice: &Choice, privileged: bool, policy: &Policy<'_>, caps: &[St
     if privileged {
         return Ok(None);
     }
-    let builtin: Arc<str> = Arc::from(BUILTIN);
+    // One shared copy of the builtin text, not one per start.
+    static BUILTIN_ARC: OnceLock<Arc<str>> = OnceLock::new();
     let shared = match (choice, policy.default) {
         (Choice::Unconfined, _) | (Choice::Default, DaemonDefault::Unconfined) => return Ok(None),
         (Choice::Profile(text), _) => return Ok(Some(Filter { section: convert(text, caps)?, program: None })),
-        (Choice::Default, DaemonDefault::Builtin) => builtin,
+        (Choice::Default, DaemonDefault::Builtin) => BUILTIN_ARC.get_or_init(|| Arc::from(BUILTIN)).clone(),
         (Choice::Default, DaemonDefault::Custom(text)) => text.clone(),
     };
     shared_filter(shared, caps, policy.programs).map(Some)
