@@ -98,8 +98,9 @@ pub struct ContainerOptions {
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long = "init")]
-    pub init: bool,
+    /// (`--init=false` opts out of daemon.json's `init: true`)
+    #[arg(long = "init", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub init: Option<bool>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long = "interactive")]
     pub interactive: bool,
@@ -592,8 +593,8 @@ impl ContainerOptions {
         if !mounts.is_empty() {
             put(&mut host, "Mounts", json!(mounts));
         }
-        if self.init {
-            put(&mut host, "Init", json!(true));
+        if let Some(init) = self.init {
+            put(&mut host, "Init", json!(init));
         }
 
         let mut body = config;

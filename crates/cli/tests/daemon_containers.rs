@@ -276,3 +276,34 @@ fn daemon_json_defaults_reload_on_sighup() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(d.berth(&["run", "--rm", "busybox", "sh", "-c", "ulimit -n"]).ok(), "500\n");
 }
+
+#[test]
+fn init_is_pid_1_reaps_and_forwards_signals() {
+    let d = daemon_with_busybox();
+    let ps = d.berth(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"]).ok();
+    assert!(ps.lines().any(|l| l.trim() == "1 /sbin/docker-init -- ps -o pid,args"), "{ps}");
+    // The exit code is the command's, and a missing command is 127 as without --init.
+    let out = d.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]).output();
+    assert_eq!(out.status.code(), Some(5));
+    let out = d.berth(&["run", "--rm", "--init", "busybox", "nosuchcmd"]).output();
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    // An orphan is re-parented to PID 1 and reaped there: no zombie is left.
+    let ps = d.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "(sleep 0.1 &); sleep 0.8; ps -o stat,comm"]).ok();
+    assert!(!ps.lines().any(|l| l.trim_start().starts_with('Z')), "{ps}");
+    // sleep as PID 1 ignores SIGTERM; under the init it gets it forwarded and dies of it.
+    let id = d.berth(&["run", "-d", "--init", "busybox", "sleep", "100"]).ok();
+    let id = id.trim();
+    d.berth(&["stop", "-t", "30", id]).ok();
+    assert_eq!(inspect(&d, id, "{{.State.ExitCode}} {{.HostConfig.Init}} {{.Path}}"), "143 true sleep");
+    d.berth(&["rm", id]).ok();
+    // daemon.json `init: true` is the default, `--init=false` opts out.
+    std::fs::write(d.dir.path().join("daemon.json"), r#"{"init":true}"#).unwrap();
+    // SAFETY: signalling the test's own berthd.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let pid1 = eventually(10, || {
+        let out = d.berth(&["run", "--rm", "busybox", "cat", "/proc/1/cmdline"]).ok();
+        out.starts_with("/sbin/docker-init").then_some(out)
+    });
+    assert!(pid1.is_some(), "daemon.json init not applied: {}", d.log());
+    assert_eq!(d.berth(&["run", "--rm", "--init=false", "busybox", "cat", "/proc/1/cmdline"]).ok(), "cat\0/proc/1/cmdline\0");
+}

@@ -81,6 +81,12 @@ struct FileConfig {
     /// `user[:group]` or `uid[:gid]` with ranges in /etc/subuid and /etc/subgid.
     #[serde(rename = "userns-remap")]
     userns_remap: Option<String>,
+    /// Run every container that does not say otherwise (HostConfig.Init null) with an
+    /// init process as PID 1.
+    init: Option<bool>,
+    /// The init binary to use instead of the berth-init built into berthd.
+    #[serde(rename = "init-path")]
+    init_path: Option<PathBuf>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -105,6 +111,11 @@ pub struct Defaults {
     pub dns_search: Vec<String>,
     pub dns_opts: Vec<String>,
     pub seccomp: crate::containers::seccomp::DaemonDefault,
+    /// daemon.json's `init`: the default of HostConfig.Init.
+    pub init: bool,
+    /// daemon.json's `init-path`: an init binary of the operator's (static, like
+    /// docker-init) instead of the embedded berth-init.
+    pub init_path: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -227,6 +238,12 @@ fn defaults_from(file: &FileConfig) -> Result<Defaults> {
         dns_search: file.dns_search.clone().unwrap_or_default(),
         dns_opts: file.dns_opts.clone().unwrap_or_default(),
         seccomp: crate::containers::seccomp::DaemonDefault::from_setting(file.seccomp_profile.as_deref())?,
+        init: file.init.unwrap_or(false),
+        init_path: match &file.init_path {
+            Some(p) if !p.is_absolute() => bail!("init-path {} must be an absolute path", p.display()),
+            Some(p) if !p.is_file() => bail!("init-path {}: no such file", p.display()),
+            p => p.clone(),
+        },
     })
 }
 

@@ -13,7 +13,7 @@ use berth_shim::protocol::{ExitStatus, Request};
 
 use super::record::{Container, HealthState, RunState};
 use super::secret_mounts::{self, SecretRef};
-use super::{files, mounts, names, networking, seccomp, shim, spec, user, Entry};
+use super::{files, init, mounts, names, networking, seccomp, shim, spec, user, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -508,7 +508,11 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
-    let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
+    let init = match hc.init.unwrap_or(defaults.init) {
+        true => Some(init::host_path(&state.exec_root, defaults.init_path.as_deref())?),
+        false => None,
+    };
+    let mut s = spec::build(&effective, &u, &spec::Paths { rootfs: &dirs.merged, dir, netns: net.netns.as_deref(), init: init.as_deref() }, &peer, &seccomp::Policy { default: &defaults.seccomp, programs: Some(&state.exec_root.join("seccomp")) })?;
     if let Some(r) = &remap {
         let (uids, gids) = r.spec_maps();
         if let Some(ns) = s["linux"]["namespaces"].as_array_mut() {

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fs_access;
 pub mod files;
 pub mod health;
+pub mod init;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;

@@ -38,6 +38,8 @@ pub struct Paths<'a> {
     pub dir: &'a Path,
     /// The network namespace berthd prepared (bridge networks and `none`).
     pub netns: Option<&'a Path>,
+    /// `--init`: the host's init binary, run as PID 1 in front of the command.
+    pub init: Option<&'a Path>,
 }
 
 /// Namespaces other containers' processes are joined through (`--network container:x`,
@@ -453,11 +455,14 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>, 
     let hc = &c.host_config;
     let privileged = hc.privileged.unwrap_or(false);
     let host_name = hostname(c);
-    let mut args = vec![c.path.clone()];
-    args.extend(c.args.iter().cloned());
     if c.path.is_empty() {
         bail!("no command specified");
     }
+    let mut args = match paths.init {
+        Some(_) => vec![super::init::CONTAINER_PATH.to_owned(), "--".to_owned(), c.path.clone()],
+        None => vec![c.path.clone()],
+    };
+    args.extend(c.args.iter().cloned());
     let caps = capabilities(hc)?;
     let (nnp, seccomp_choice) = security_opts(hc)?;
     let mut process = json!({
@@ -491,6 +496,9 @@ pub fn build(c: &Container, user: &ExecUser, paths: &Paths, peer: &PeerPid<'_>, 
         if !user_dests.contains(&dest) {
             mounts.push(bind(&dest, &paths.dir.join(f), false));
         }
+    }
+    if let Some(init) = paths.init {
+        mounts.push(bind(super::init::CONTAINER_PATH, init, true));
     }
     // A user mount over a default one (e.g. --tmpfs /dev/shm) replaces it.
     mounts.retain(|m| !user_dests.iter().any(|d| m["destination"] == json!(d)));
@@ -615,8 +623,9 @@ mod tests {
         c.host_config.network_mode = Some("host".into());
         let u = ExecUser { uid: 1, gid: 2, additional_gids: vec![], home: "/".into() };
         let dir = Path::new("/c");
-        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None }, &|_| bail!("no peers"), &seccomp::Policy { default: &seccomp::DaemonDefault::Builtin, programs: None }).unwrap();
+        let s = build(&c, &u, &Paths { rootfs: Path::new("/c/merged"), dir, netns: None, init: None }, &|_| bail!("no peers"), &seccomp::Policy { default: &seccomp::DaemonDefault::Builtin, programs: None }).unwrap();
         assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(s["process"]["args"][0], c.path);
         assert_eq!(s["linux"]["resources"]["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(s["linux"]["resources"]["cpu"], json!({"period": 100000, "quota": 150000}));
         assert_eq!(s["linux"]["resources"]["pids"]["limit"], 20);
@@ -629,5 +638,19 @@ mod tests {
         assert!(s["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/etc/hosts" && m["source"] == "/c/hosts"));
         let parsed: Result<oci_spec::runtime::Spec, _> = serde_json::from_value(s);
         assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn init_runs_in_front_of_the_command() {
+        let mut c = container();
+        c.path = "sleep".into();
+        c.args = vec!["5".into()];
+        let u = ExecUser { uid: 0, gid: 0, additional_gids: vec![], home: "/".into() };
+        let paths = Paths { rootfs: Path::new("/c/merged"), dir: Path::new("/c"), netns: None, init: Some(Path::new("/run/berth/berth-init")) };
+        let s = build(&c, &u, &paths, &|_| bail!("no peers"), &seccomp::Policy { default: &seccomp::DaemonDefault::Unconfined, programs: None }).unwrap();
+        assert_eq!(s["process"]["args"], json!(["/sbin/docker-init", "--", "sleep", "5"]));
+        let m = s["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sbin/docker-init").expect("init mount");
+        assert_eq!(m["source"], "/run/berth/berth-init");
+        assert!(m["options"].as_array().unwrap().contains(&json!("ro")), "{m}");
     }
 }
