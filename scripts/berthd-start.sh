@@ -2,7 +2,7 @@
 # Starts berthd in the background on machines without systemd, with a pid file and a
 # log file, and waits until its socket answers. `stop` ends it again.
 #   berthd-start.sh [--data-root DIR] [--exec-root DIR] [--host unix:///PATH.sock] [--pidfile FILE]
-#                   [--log FILE] [--bin BERTHD] [--config-file FILE] [--debug]
+#                   [--log FILE] [--bin BERTHD] [--config-file FILE] [--debug] [-- BERTHD-ARGS...]
 #   berthd-start.sh stop [--pidfile FILE]
 # Defaults: data root /var/lib/berth, exec root (shim sockets) /run/berth, socket /run/berth/berth.sock, pid file
 # /run/berth/berthd.pid, log /var/log/berthd.log, berthd from target/{release,debug}
@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cmd=start
 [[ ${1:-} == stop || ${1:-} == start ]] && { cmd=$1; shift; }
-data_root=/var/lib/berth exec_root=/run/berth host=unix:///run/berth/berth.sock pidfile=/run/berth/berthd.pid log=/var/log/berthd.log bin= debug=() config=()
+data_root=/var/lib/berth exec_root=/run/berth host=unix:///run/berth/berth.sock pidfile=/run/berth/berthd.pid log=/var/log/berthd.log bin= debug=() config=() extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --data-root) data_root=$2; shift 2 ;;
@@ -22,6 +22,8 @@ while [[ $# -gt 0 ]]; do
     --bin) bin=$2; shift 2 ;;
     --debug|-D) debug=(--debug); shift ;;
     --config-file) config=(--config-file "$2"); shift 2 ;;
+    # The rest goes to berthd as it is (e.g. -- -H tcp://127.0.0.1:2376 --tlsverify …).
+    --) shift; extra=("$@"); break ;;
     *) echo "berthd-start: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +49,7 @@ running && { echo "berthd-start: berthd already running (pid $(cat "$pidfile"))"
 sock=${host#unix://}
 mkdir -p "$(dirname "$log")" "$(dirname "$pidfile")"
 # setsid: the daemon leaves this shell's session, so closing the terminal does not stop it.
-setsid "$bin" --data-root "$data_root" --exec-root "$exec_root" -H "$host" --pidfile "$pidfile" "${config[@]}" "${debug[@]}" </dev/null >>"$log" 2>&1 &
+setsid "$bin" --data-root "$data_root" --exec-root "$exec_root" -H "$host" --pidfile "$pidfile" "${config[@]}" "${debug[@]}" "${extra[@]}" </dev/null >>"$log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do
   if [[ -S $sock ]] && [[ -f $pidfile ]]; then

@@ -1,4 +1,5 @@
-//! A small blocking HTTP/1.1 client over the daemon's UNIX socket: one request per
+//! A small blocking HTTP/1.1 client for the daemon (its UNIX socket, or TCP/TLS through
+//! [`crate::transport`]): one request per
 //! connection (`Connection: close`), request bodies sent chunked so files and stdin
 //! stream without being held in memory, responses read by Content-Length, chunked
 //! encoding or until close. Blocking on purpose: the CLI is a short-lived process that
@@ -6,13 +7,13 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorBody;
 use crate::host::Host;
 use crate::message::JsonMessage;
+use crate::transport::{Connection, TlsOptions, Transport};
 use crate::version::API_VERSION;
 
 /// Largest response head (status line + headers) accepted.
@@ -20,9 +21,13 @@ const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// No daemon listens on the socket.
-    #[error("Cannot connect to the berth daemon at unix://{}. Is the berth daemon running?", socket.display())]
-    Connect { socket: PathBuf, source: io::Error },
+    /// No daemon listens there.
+    #[error("Cannot connect to the berth daemon at {host}. Is the berth daemon running?")]
+    Connect { host: String, source: io::Error },
+    /// TLS set-up or handshake failed (bad certificate files, an untrusted daemon, our
+    /// certificate refused).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The daemon answered with an error status and `{"message": ...}`.
     #[error("Error response from daemon: {message}")]
     Api { status: u16, message: String },
@@ -48,20 +53,27 @@ pub enum Body<'a> {
 /// A client for one daemon.
 #[derive(Clone, Debug)]
 pub struct Client {
-    socket: PathBuf,
+    transport: Transport,
     /// The API version in request paths: ours, unless DOCKER_API_VERSION pins another
     /// (as docker's CLI honours it, e.g. to talk to an older daemon).
     version: String,
 }
 
 impl Client {
+    /// A client without TLS (a UNIX socket, or plain TCP).
     pub fn new(host: &Host) -> Client {
-        let version = std::env::var("DOCKER_API_VERSION").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| API_VERSION.to_owned());
-        Client { socket: host.socket().to_owned(), version }
+        Client::with_tls(host, None).expect("no TLS settings to fail")
     }
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
+    /// A client; `tls` applies to `tcp://` hosts (its files are read here).
+    pub fn with_tls(host: &Host, tls: Option<&TlsOptions>) -> Result<Client, ClientError> {
+        let version = std::env::var("DOCKER_API_VERSION").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| API_VERSION.to_owned());
+        Ok(Client { transport: Transport::new(host, tls)?, version })
+    }
+
+    /// Where the daemon is, for messages.
+    pub fn address(&self) -> String {
+        self.transport.describe()
     }
 
     /// Sends `method path` (path with query, without the version prefix, which is added)
@@ -72,7 +84,7 @@ impl Client {
 
     /// [`Client::request`] with extra headers (e.g. `X-Registry-Auth` for pull and push).
     pub fn request_with(&self, method: &str, path: &str, headers: &[(&str, String)], body: Body<'_>) -> Result<Response, ClientError> {
-        let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
+        let Connection { mut stream, tls_error } = self.transport.connect()?;
         let mut head = format!("{method} /v{}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", self.version, env!("CARGO_PKG_VERSION"));
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -89,6 +101,7 @@ impl Client {
         let read = Response::read(BufReader::with_capacity(64 * 1024, stream), method == "HEAD");
         match (sent, read) {
             (_, Ok(r)) => Ok(r),
+            (_, Err(_)) if Connection::failure(&tls_error).is_some() => Err(ClientError::Tls(Connection::failure(&tls_error).unwrap_or_default())),
             (Err(e), Err(_)) => Err(ClientError::Io(e)),
             (Ok(()), Err(e)) => Err(e),
         }
@@ -115,7 +128,7 @@ impl Client {
     /// writes stdin; [`Hijacked::close_write`] half-closes when stdin ends, so the
     /// daemon sees EOF while output keeps coming until it closes.
     pub fn hijack(&self, method: &str, path: &str, body: Body<'_>) -> Result<Hijacked, ClientError> {
-        let mut stream = UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect { socket: self.socket.clone(), source })?;
+        let Connection { mut stream, tls_error } = self.transport.connect()?;
         let mut head = format!(
             "{method} /v{}{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
             self.version,
@@ -129,7 +142,10 @@ impl Client {
         head.push_str("\r\n");
         send(&mut stream, head.as_bytes(), body)?;
         let writer = stream.try_clone()?;
-        let resp = Response::read(BufReader::with_capacity(64 * 1024, stream), false)?;
+        let resp = match Response::read(BufReader::with_capacity(64 * 1024, stream), false) {
+            Ok(r) => r,
+            Err(e) => return Err(Connection::failure(&tls_error).map(ClientError::Tls).unwrap_or(e)),
+        };
         if resp.status >= 400 {
             return Err(resp.error_for_status().err().unwrap_or_else(|| ClientError::Protocol("error status".into())));
         }
@@ -204,6 +220,10 @@ impl Response {
             Ok(())
         };
         read_line(&mut inner, &mut line)?;
+        if line.as_bytes().starts_with(&[0x15, 0x03]) {
+            // A TLS alert record: a TLS port spoken to in plain HTTP.
+            return Err(ClientError::Protocol("the daemon answered with TLS: connect with --tlsverify (or --tls)".into()));
+        }
         let mut parts = line.trim_end().splitn(3, ' ');
         let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
             return Err(ClientError::Protocol(format!("bad status line {line:?}")));

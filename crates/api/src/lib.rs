@@ -6,7 +6,8 @@
 //! - [`filters`]: the `filters` query parameter in both of Docker's encodings;
 //! - [`version`]: which API versions the daemon serves;
 //! - [`host`]: `-H` / `BERTH_HOST` / `DOCKER_HOST` selection;
-//! - [`client`]: a small blocking HTTP/1.1 client over the daemon's UNIX socket.
+//! - [`client`]: a small blocking HTTP/1.1 client for the daemon;
+//! - [`transport`]: how it connects (UNIX socket, TCP, TLS with client certificates).
 
 pub mod client;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod filters;
 pub mod host;
 pub mod message;
 pub mod stdcopy;
+pub mod transport;
 pub mod units;
 pub mod version;
 
@@ -26,4 +28,5 @@ pub use client::{Client, ClientError, Hijacked};
 pub use error::ErrorBody;
 pub use filters::Filters;
 pub use host::Host;
+pub use transport::TlsOptions;
 pub use message::JsonMessage;

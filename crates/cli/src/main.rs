@@ -35,9 +35,24 @@ struct Cli {
 
 #[derive(Args, Clone, Debug)]
 pub struct Global {
-    /// Daemon socket to connect to (unix:///path)
+    /// Daemon socket to connect to (unix:///path or tcp://host:port)
     #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub host: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long = "tls")]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long = "tlsverify")]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default ~/.docker/ca.pem)
+    #[arg(long = "tlscacert", value_name = "PATH")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file (default ~/.docker/cert.pem)
+    #[arg(long = "tlscert", value_name = "PATH")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file (default ~/.docker/key.pem)
+    #[arg(long = "tlskey", value_name = "PATH")]
+    pub tlskey: Option<std::path::PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,
@@ -339,7 +354,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         let message = match e.downcast_ref::<berth_api::ClientError>() {
             Some(berth_api::ClientError::Connect { .. }) => format!(
                 "{e}\nStart one with: berthd --data-root /var/lib/berth &   (or: scripts/berthd-start.sh)\n\
-                 and point berth at it with -H unix:///path/to.sock or BERTH_HOST if it is not the default socket."
+                 and point berth at it with -H unix:///path/to.sock (or tcp://host:port) or BERTH_HOST if it is not the default socket."
             ),
             _ => format!("{e:#}"),
         };

@@ -21,6 +21,27 @@ pub struct Flags {
     pub debug: bool,
     pub group: Option<String>,
     pub userns_remap: Option<String>,
+    pub tls: TlsFlags,
+}
+
+/// `--tls`, `--tlsverify` and the certificate files, as dockerd takes them.
+#[derive(Default, Debug, Clone)]
+pub struct TlsFlags {
+    pub tls: bool,
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// How tcp:// hosts are served: TLS with the daemon's certificate, and with `verify`
+/// only to clients presenting a certificate the CA signed (mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    pub verify: bool,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The keys of daemon.json berthd understands; unknown keys are refused, as dockerd
@@ -87,6 +108,11 @@ struct FileConfig {
     /// The init binary to use instead of the berth-init built into berthd.
     #[serde(rename = "init-path")]
     init_path: Option<PathBuf>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 /// Docker's daemon.json ulimit: `{"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
@@ -122,6 +148,10 @@ pub struct Defaults {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub sockets: Vec<PathBuf>,
+    /// tcp:// listen addresses (`host:port`), checked against the TLS rules.
+    pub tcp: Vec<String>,
+    /// TLS for the tcp:// listeners (None: plain HTTP, loopback only).
+    pub tls: Option<ServerTls>,
     /// `-H fd://`: listen on the socket systemd passed (LISTEN_FDS).
     pub socket_activated: bool,
     pub data_root: PathBuf,
@@ -172,8 +202,10 @@ impl Config {
             Err(e) => return Err(e).with_context(|| format!("reading config file {}", path.display())),
         };
         let defaults = defaults_from(&file)?;
+        let tls = server_tls(&flags.tls, &file);
         let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
         let mut sockets = Vec::new();
+        let mut tcp = Vec::new();
         let mut socket_activated = false;
         for h in &hosts {
             // systemd socket activation (contrib/berth.socket): the listener is fd 3.
@@ -182,11 +214,21 @@ impl Config {
                 continue;
             }
             match berth_api::Host::parse(h) {
-                Ok(host) => sockets.push(host.socket().to_owned()),
+                Ok(host @ berth_api::Host::Tcp { .. }) => {
+                    let addr = host.tcp_address(tls.is_some()).unwrap_or_default();
+                    if !tls.as_ref().is_some_and(|t| t.verify) && !is_loopback(&addr) {
+                        bail!(
+                            "refusing to listen on {host} without --tlsverify: whoever reaches it would be root on this host. \
+                             Use --tlsverify with --tlscacert, --tlscert and --tlskey (clients need a certificate the CA signed), or a loopback address"
+                        );
+                    }
+                    tcp.push(addr);
+                }
+                Ok(host) => sockets.push(host.socket().map(Path::to_owned).unwrap_or_default()),
                 Err(e) => bail!("{e}"),
             }
         }
-        if sockets.is_empty() && !socket_activated {
+        if sockets.is_empty() && tcp.is_empty() && !socket_activated {
             sockets.push(PathBuf::from(berth_api::host::DEFAULT_SOCKET));
         }
         let data_root = flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
@@ -195,6 +237,8 @@ impl Config {
         }
         Ok(Config {
             sockets,
+            tls: if tcp.is_empty() { None } else { tls },
+            tcp,
             socket_activated,
             data_root,
             pidfile: flags.pidfile.or(file.pidfile).unwrap_or_else(|| PathBuf::from(DEFAULT_PIDFILE)),
@@ -214,6 +258,38 @@ impl Config {
                 None => (DEFAULT_GROUP.to_owned(), false),
             },
         })
+    }
+}
+
+/// dockerd's rules: `tlsverify` implies TLS; the files are the flags', else daemon.json's,
+/// else `$DOCKER_CERT_PATH` or `~/.docker` `{ca,cert,key}.pem`.
+fn server_tls(flags: &TlsFlags, file: &FileConfig) -> Option<ServerTls> {
+    let verify = flags.verify || file.tlsverify.unwrap_or(false);
+    if !(verify || flags.tls || file.tls.unwrap_or(false)) {
+        return None;
+    }
+    let dir = std::env::var_os("DOCKER_CERT_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".docker"));
+    let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>, name: &str| flag.clone().or_else(|| key.clone()).unwrap_or_else(|| dir.join(name));
+    Some(ServerTls {
+        verify,
+        ca: pick(&flags.ca, &file.tlscacert, "ca.pem"),
+        cert: pick(&flags.cert, &file.tlscert, "cert.pem"),
+        key: pick(&flags.key, &file.tlskey, "key.pem"),
+    })
+}
+
+/// Whether every address `host:port` resolves to is a loopback one.
+fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match addr.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
     }
 }
 
@@ -260,7 +336,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false, group: None, userns_remap: None }
+        Flags { hosts: vec![], data_root: None, pidfile: None, exec_root: None, debug: false, group: None, userns_remap: None, tls: TlsFlags::default() }
     }
 
     #[test]
@@ -280,5 +356,23 @@ mod tests {
         assert!(format!("{:#}", Config::resolve(flags(), Some(&f)).unwrap_err()).contains("data_root"));
         assert!(Config::resolve(flags(), Some(&dir.join("missing.json"))).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tcp_off_loopback_needs_tlsverify() {
+        let resolve = |hosts: &[&str], tls: TlsFlags| Config::resolve(Flags { hosts: hosts.iter().map(|h| h.to_string()).collect(), tls, ..flags() }, None).map_err(|e| e.to_string());
+        let c = resolve(&["tcp://127.0.0.1:2375"], TlsFlags::default()).unwrap();
+        assert_eq!((c.tcp, c.tls, c.sockets.len()), (vec!["127.0.0.1:2375".to_owned()], None, 0));
+        let err = resolve(&["tcp://0.0.0.0:2375"], TlsFlags::default()).unwrap_err();
+        assert!(err.contains("refusing to listen on tcp://0.0.0.0:2375 without --tlsverify"), "{err}");
+        // TLS without client verification is still open to anyone: refused too.
+        assert!(resolve(&["tcp://0.0.0.0"], TlsFlags { tls: true, ..Default::default() }).is_err());
+        let c = resolve(&["tcp://0.0.0.0", "unix:///tmp/s.sock"], TlsFlags { verify: true, ca: Some("/c/ca.pem".into()), ..Default::default() }).unwrap();
+        assert_eq!(c.tcp, vec!["0.0.0.0:2376".to_owned()], "the TLS port is the default with TLS");
+        let t = c.tls.unwrap();
+        assert!(t.verify);
+        assert_eq!(t.ca, PathBuf::from("/c/ca.pem"));
+        assert!(t.cert.ends_with("cert.pem"));
+        assert!(resolve(&["tcp://h:99999"], TlsFlags::default()).unwrap_err().contains("port"));
     }
 }

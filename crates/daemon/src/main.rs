@@ -1,4 +1,5 @@
-//! berthd: the berth engine daemon. Serves the Docker Engine API on a UNIX socket.
+//! berthd: the berth engine daemon. Serves the Docker Engine API on a UNIX socket (and
+//! on TCP, with mutual TLS off loopback).
 
 mod builder;
 mod config;
@@ -13,6 +14,7 @@ mod server;
 mod state;
 mod stream;
 mod sysinfo;
+mod tcp;
 mod timefmt;
 mod userns;
 
@@ -25,7 +27,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about = "berth engine daemon: serves the Docker Engine API")]
 struct Args {
-    /// Daemon socket(s) to listen on (unix:///path). Default unix:///run/berth/berth.sock
+    /// Daemon socket(s) to listen on (unix:///path, tcp://addr:port). Default
+    /// unix:///run/berth/berth.sock. tcp:// off loopback needs --tlsverify.
     #[arg(short = 'H', long = "host", value_name = "HOST")]
     hosts: Vec<String>,
     /// Root directory of persistent state (images, containers, berth.db).
@@ -46,6 +49,21 @@ struct Args {
     /// Run containers in a user namespace: default, USER[:GROUP] or UID[:GID].
     #[arg(long = "userns-remap", value_name = "USER")]
     userns_remap: Option<String>,
+    /// Serve tcp:// hosts over TLS (implied by --tlsverify).
+    #[arg(long = "tls")]
+    tls: bool,
+    /// Serve tcp:// hosts over TLS and accept only clients whose certificate the CA signed.
+    #[arg(long = "tlsverify")]
+    tlsverify: bool,
+    /// The CA that signs client certificates (default ~/.docker/ca.pem).
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// The daemon's TLS certificate (default ~/.docker/cert.pem).
+    #[arg(long = "tlscert", value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// The daemon's TLS key (default ~/.docker/key.pem).
+    #[arg(long = "tlskey", value_name = "FILE")]
+    tlskey: Option<PathBuf>,
     /// Daemon configuration file (Docker's daemon.json keys).
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Option<PathBuf>,
@@ -61,7 +79,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = config::Config::resolve(
-        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug, group: args.group, userns_remap: args.userns_remap },
+        config::Flags { hosts: args.hosts, data_root: args.data_root, pidfile: args.pidfile, exec_root: args.exec_root, debug: args.debug, group: args.group, userns_remap: args.userns_remap, tls: config::TlsFlags { tls: args.tls, verify: args.tlsverify, ca: args.tlscacert, cert: args.tlscert, key: args.tlskey } },
         args.config_file.as_deref(),
     )?;
     let filter = std::env::var("BERTHD_LOG").unwrap_or_else(|_| if cfg.debug { "debug".into() } else { "info".into() });

@@ -19,6 +19,11 @@ use crate::routes;
 use crate::state::{AppState, State};
 
 pub async fn run(cfg: Config) -> Result<()> {
+    // Bad certificate files stop berthd before it touches any state.
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tcp::server_config(t)?),
+        None => None,
+    };
     let pidfile = PidFile::create(&cfg.pidfile)?;
     let cfg2 = cfg.clone();
     let state: AppState = Arc::new(tokio::task::spawn_blocking(move || State::open(&cfg2)).await??);
@@ -78,6 +83,17 @@ pub async fn run(cfg: Config) -> Result<()> {
                 })
                 .await
         });
+    }
+
+    for addr in &cfg.tcp {
+        let listener = crate::tcp::bind(addr).await?;
+        let how = match &cfg.tls {
+            Some(t) if t.verify => "TLS, client certificates required",
+            Some(_) => "TLS",
+            None => "plain HTTP, loopback",
+        };
+        tracing::info!("API listening on tcp://{addr} ({how})");
+        servers.spawn(crate::tcp::serve(listener, tls.clone(), app.clone(), stop_rx.clone()));
     }
 
     // SIGHUP: reload daemon.json's container defaults, as dockerd reloads its

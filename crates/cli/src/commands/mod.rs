@@ -20,16 +20,18 @@ pub mod stats;
 pub mod system;
 pub mod volume;
 
-use berth_api::{Client, Host};
+use berth_api::{Client, Host, TlsOptions};
 use serde_json::Value;
 
 use crate::template::Template;
 use crate::{Failure, Global};
 
-/// The client for the daemon the user chose (`-H`, `BERTH_HOST`, `DOCKER_HOST`).
+/// The client for the daemon the user chose (`-H`, `BERTH_HOST`, `DOCKER_HOST`), with
+/// docker's TLS flags and variables (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`).
 pub fn client(g: &Global) -> Result<Client, Failure> {
     let host = Host::select(g.host.as_deref())?;
-    Ok(Client::new(&host))
+    let tls = TlsOptions::select(g.tls, g.tlsverify, g.tlscacert.clone(), g.tlscert.clone(), g.tlskey.clone());
+    Ok(Client::with_tls(&host, tls.as_ref())?)
 }
 
 /// Renders rows with a docker `--format` value: empty or `table` for `default_table`,

@@ -62,6 +62,8 @@ pub struct Daemon {
     pub sock: PathBuf,
     /// This daemon's default bridge (its own, so parallel tests never share one).
     pub bridge: String,
+    /// Extra berthd arguments (kept for restarts).
+    args: Vec<String>,
 }
 
 /// A bridge name and a /24 for the default network of each test daemon, unique in
@@ -81,6 +83,12 @@ impl Daemon {
     /// A daemon whose daemon.json also has `extra` (JSON members, e.g.
     /// `"userns-remap": "default"`).
     pub fn start_with_config(extra: &str) -> Daemon {
+        Self::start_with(extra, &[])
+    }
+
+    /// A daemon with `extra` in its daemon.json and `args` on its command line.
+    pub fn start_with(extra: &str, args: &[&str]) -> Daemon {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
         let sock = dir.path().join("berth.sock");
         // An explicit daemon.json keeps the host's /etc/berth/daemon.json out of tests;
@@ -88,8 +96,8 @@ impl Daemon {
         let (bridge, bip) = default_network();
         let extra = if extra.is_empty() { String::new() } else { format!(", {extra}") };
         std::fs::write(dir.path().join("daemon.json"), format!(r#"{{"bridge": "{bridge}", "bip": "{bip}"{extra}}}"#)).expect("daemon.json");
-        let child = Self::spawn(dir.path(), &sock);
-        let mut d = Daemon { child, dir, sock, bridge };
+        let child = Self::spawn(dir.path(), &sock, &args);
+        let mut d = Daemon { child, dir, sock, bridge, args };
         d.wait_ready();
         d
     }
@@ -100,11 +108,11 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(self.dir.path().join("berthd.pid"));
-        self.child = Self::spawn(self.dir.path(), &self.sock);
+        self.child = Self::spawn(self.dir.path(), &self.sock, &self.args);
         self.wait_ready();
     }
 
-    fn spawn(dir: &Path, sock: &Path) -> Child {
+    fn spawn(dir: &Path, sock: &Path, args: &[String]) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berthd.log")).expect("log file");
         Command::new(berthd())
             .arg("-H")
@@ -119,6 +127,7 @@ impl Daemon {
             .arg("--config-file")
             .arg(dir.join("daemon.json"))
             .arg("--debug")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
