@@ -365,6 +365,18 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 fn main() {
+    // `berth images | head -1`: output into a closed pipe ends berth quietly with
+    // SIGPIPE's status, as SIGPIPE ends docker, instead of println!'s panic. (SIGPIPE
+    // itself stays ignored, so a daemon hanging up on a socket is an error, not death.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default_hook(info)
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

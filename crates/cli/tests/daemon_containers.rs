@@ -307,3 +307,25 @@ fn init_is_pid_1_reaps_and_forwards_signals() {
     assert!(pid1.is_some(), "daemon.json init not applied: {}", d.log());
     assert_eq!(d.berth(&["run", "--rm", "--init=false", "busybox", "cat", "/proc/1/cmdline"]).ok(), "cat\0/proc/1/cmdline\0");
 }
+
+#[test]
+fn kill_returns_after_exit_and_a_closed_pipe_is_quiet() {
+    let d = daemon_with_busybox();
+    // A SIGKILL kill returns once the exit is recorded (as dockerd's does).
+    for _ in 0..3 {
+        let id = d.berth(&["run", "-d", "busybox", "sleep", "100"]).ok();
+        let id = id.trim();
+        d.berth(&["kill", id]).ok();
+        assert_eq!(inspect(&d, id, "{{.State.Running}} {{.State.ExitCode}}"), "false 137");
+        d.berth(&["rm", id]).ok();
+    }
+    // `berth version | head -0`: output into a closed pipe ends berth with SIGPIPE's
+    // status and no panic message.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.args(["version"]).env("BERTH_HOST", d.host()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}

@@ -738,6 +738,11 @@ pub async fn kill(state: &AppState, entry: &Arc<Entry>, sig: Option<&str>) -> Ap
     }
     signal(state, &c.id, sig, false).await.map_err(internal)?;
     state.events.container_signal(&c.id, "kill", sig);
+    // As dockerd: a SIGKILL returns once the container is recorded as exited, so
+    // `kill` followed by `inspect`/`rm` sees it stopped.
+    if sig == libc::SIGKILL && !wait_stopped(entry, Some(Duration::from_secs(10))).await {
+        tracing::warn!(id = %c.id, "container still running 10s after SIGKILL");
+    }
     Ok(())
 }
 

@@ -27,9 +27,12 @@ fn matches(ev: &Value, f: &Filters) -> bool {
         && any("event", &|v| v == action || action.split(':').next() == Some(v))
         && any("container", &|v| typ == "container" && (id.starts_with(v) || attrs["name"].as_str() == Some(v)))
         && any("image", &|v| attrs["image"].as_str() == Some(v) || (typ == "image" && id == v))
-        && any("label", &|v| match v.split_once('=') {
+        && any("network", &|v| typ == "network" && (id.starts_with(v) || attrs["name"].as_str() == Some(v)))
+        && any("volume", &|v| typ == "volume" && id == v)
+        // Every label filter must match (Docker's MatchKVList), unlike the other keys.
+        && f.get("label").iter().all(|v| match v.split_once('=') {
             Some((k, val)) => attrs[k].as_str() == Some(val),
-            None => attrs.get(v).is_some(),
+            None => attrs.get(v.as_str()).is_some(),
         })
 }
 
@@ -87,4 +90,22 @@ pub async fn events(State(state): State<AppState>, params: Params) -> ApiResult<
         }
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(super::containers::tokio_stream_from(out))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_filters_must_all_match_and_other_keys_any() {
+        let ev = serde_json::json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc123", "Attributes": {"name": "web", "a": "1", "b": "2"}}});
+        let f = |q: &str| Filters::parse(q).unwrap();
+        assert!(matches(&ev, &f(r#"{"label":["a=1","b=2"]}"#)));
+        assert!(!matches(&ev, &f(r#"{"label":["a=1","b=3"]}"#)), "labels are ANDed");
+        assert!(matches(&ev, &f(r#"{"label":["a"]}"#)));
+        assert!(matches(&ev, &f(r#"{"container":["nope","web"]}"#)), "names are ORed");
+        assert!(!matches(&ev, &f(r#"{"network":["web"]}"#)), "a container event is no network's");
+        let net = serde_json::json!({"Type": "network", "Action": "create", "Actor": {"ID": "n1d", "Attributes": {"name": "front"}}});
+        assert!(matches(&net, &f(r#"{"network":["front"]}"#)) && matches(&net, &f(r#"{"network":["n1"]}"#)));
+    }
 }
