@@ -593,9 +593,8 @@ fn docker_compose_v1_runs_a_project_on_berthd() {
     let p = Project::new(
         &d,
         "v1",
-        // network_mode: bridge — see the README: berthd does not yet answer what
-        // docker-compose 1.29 does with project networks (disconnect + connect of a
-        // created container).
+        // Project networks: docker-compose 1.29 creates each container on the project's
+        // default network, disconnects it and connects it again with its aliases.
         &format!(
             r#"
 version: "3.7"
@@ -604,13 +603,11 @@ services:
     image: busybox
     command: ["sh", "-c", "mkdir -p /www && echo via-v1 > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports: ["127.0.0.1:{port}:80"]
-    network_mode: bridge
     stop_grace_period: 1s
     depends_on: [db]
   db:
     image: busybox
     command: ["sh", "-c", "echo db-ready; {IDLE}"]
-    network_mode: bridge
     volumes: [data:/data]
 volumes:
   data: {{}}
@@ -636,6 +633,11 @@ volumes:
         logs = ok(&["logs", "--no-color", "db"]);
     }
     assert!(logs.contains("db_1") && logs.contains("db-ready"), "{logs}");
+    // The aliases it connected with: web finds db by its service name.
+    let db_ip = d.berth(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "v1_db_1"]).ok();
+    assert!(db_ip.trim().starts_with("10.") || db_ip.trim().starts_with("172."), "{db_ip:?}");
+    let ns = d.berth(&["exec", "v1_web_1", "nslookup", "db"]).ok();
+    assert!(ns.contains(&format!("Address: {}", db_ip.trim())), "{ns}");
     // berth compose sees docker-compose's project through the same labels.
     let seen = Command::new(env!("CARGO_BIN_EXE_berth")).args(["compose", "-p", "v1", "ps", "--format", "{{.Service}}"]).env("BERTH_HOST", d.host()).current_dir("/").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&seen.stdout).lines().collect::<Vec<_>>(), ["db", "web"]);

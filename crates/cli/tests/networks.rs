@@ -451,6 +451,15 @@ fn connect_and_disconnect_a_running_container() {
     assert!(err.contains("not connected"), "{err}");
     // -f: no error for a missing endpoint.
     d.berth(&["network", "disconnect", "-f", &b, "c1"]).ok();
+    // Off the network its NetworkMode names: the mode stays (as in Docker), and it can
+    // be connected again, with an alias (what docker-compose 1.29 does to new containers).
+    d.berth(&["network", "disconnect", &a, "c1"]).ok();
+    assert_eq!(ifs("c1"), ["lo"]);
+    assert_eq!(d.berth(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "c1"]).ok().trim(), a);
+    d.berth(&["network", "connect", "--alias", "c1-again", &a, "c1"]).ok();
+    assert_eq!(ifs("c1").len(), 2, "{:?}", ifs("c1"));
+    let (_, err) = fails(&d, &["network", "connect", &a, "c1"]);
+    assert!(err.contains("already"), "{err}");
     d.berth(&["rm", "-f", "c1", "srv"]).ok();
     d.berth(&["network", "rm", &a, &b]).ok();
 }

@@ -229,6 +229,7 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
         exec_ids: vec![],
         mounts: mounts.clone(),
         secrets,
+        primary_detached: false,
     };
     let dir = state.containers.container_dir(&id);
     let made = SnapshotDirs::create(&dir).map_err(|e| ApiError::internal(e.to_string()));

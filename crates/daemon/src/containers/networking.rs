@@ -49,7 +49,7 @@ pub fn mode(c: &Container) -> Mode {
         "none" => Mode::None,
         m if m.starts_with("container:") => Mode::Container(m["container:".len()..].to_owned()),
         _ => {
-            let mut nets = vec![p.clone()];
+            let mut nets = if c.primary_detached { vec![] } else { vec![p.clone()] };
             for k in endpoints(c).into_keys() {
                 if !nets.contains(&k) && !matches!(k.as_str(), "host" | "none") {
                     nets.push(k);

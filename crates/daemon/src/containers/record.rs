@@ -39,6 +39,11 @@ pub struct Container {
     /// Secrets granted at create (`HostConfig.BerthSecrets`), resolved to ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<super::secret_mounts::SecretRef>,
+    /// Disconnected from the network its NetworkMode names. Docker keeps NetworkMode
+    /// then (docker-compose 1.29 disconnects a new container from it and connects it
+    /// again with aliases), so the mode stays and this says the endpoint is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub primary_detached: bool,
 }
 
 /// Docker's State, kept in the shape inspect prints.

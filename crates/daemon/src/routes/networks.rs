@@ -225,6 +225,9 @@ pub async fn connect(State(state): State<AppState>, Path(id): Path<String>, body
     }
     {
         let mut r = entry.lock();
+        if networking::primary(&r) == net.name || networking::primary(&r) == net.id {
+            r.primary_detached = false;
+        }
         let nc = r.networking_config.get_or_insert_with(Default::default);
         nc.endpoints_config.get_or_insert_with(Default::default).insert(net.name.clone(), es);
     }
@@ -260,10 +263,9 @@ pub async fn disconnect(State(state): State<AppState>, Path(id): Path<String>, b
         if let Some(eps) = r.networking_config.as_mut().and_then(|n| n.endpoints_config.as_mut()) {
             eps.remove(&net.name);
         }
-        if networking::primary(&r) == net.name {
-            // The primary network goes too: the container keeps only its others.
-            let next = r.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref()).and_then(|m| m.keys().next().cloned());
-            r.host_config.network_mode = Some(next.unwrap_or_else(|| "none".into()));
+        if networking::primary(&r) == net.name || networking::primary(&r) == net.id {
+            // NetworkMode stays, as in Docker; the container is just no longer on it.
+            r.primary_detached = true;
         }
     }
     state.containers.save(&entry);
