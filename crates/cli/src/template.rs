@@ -321,7 +321,10 @@ fn eval_arg(a: &Arg, dot: &Value) -> Result<Value, TemplateError> {
             let mut v = dot;
             for f in path {
                 v = match v {
-                    Value::Object(m) => match m.get(f) {
+                    // Docker's templates see Go field names, its JSON has the tags: they
+                    // differ only in case where it matters (`.ID`/`Id`, `.APIVersion`/
+                    // `ApiVersion`), so an exact miss falls back to a case-blind match.
+                    Value::Object(m) => match m.get(f).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(f)).map(|(_, x)| x)) {
                         Some(x) => x,
                         None => return Ok(Value::Null),
                     },
@@ -557,6 +560,12 @@ mod tests {
 
     fn r(t: &str, v: Value) -> String {
         Template::parse(t).unwrap().render(&v).unwrap()
+    }
+
+    #[test]
+    fn go_field_names_reach_json_keys_of_another_case() {
+        let v = json!({"Id": "abc", "Server": {"ApiVersion": "1.50"}, "id": "lower"});
+        assert_eq!(r("{{.ID}} {{.Server.APIVersion}} {{.id}}", v), "abc 1.50 lower");
     }
 
     #[test]
