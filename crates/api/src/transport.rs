@@ -338,10 +338,8 @@ fn pump_tls(mut tcp: TcpStream, mut conn: rustls::ClientConnection, mut local: &
             match conn.write_tls(&mut tcp) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if peer_closed => {
-                    let _ = e;
-                    break;
-                }
+                // The daemon is gone: what is left to send has nowhere to go.
+                Err(_) if peer_closed => break,
                 Err(e) => return Err(e.to_string()),
             }
         }
