@@ -2,7 +2,7 @@
 # Installs what building and testing berth needs on a fresh Debian 12 machine (as root).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
-pkgs=(busybox-static file jq libc6-dev openssl libseccomp-dev pkg-config runc crun strace procps python3-docker docker-registry skopeo apache2-utils nftables iproute2 iptables git docker-compose)
+pkgs=(busybox-static file jq libc6-dev openssl libseccomp-dev pkg-config runc crun strace procps python3-docker docker-registry skopeo umoci apache2-utils nftables iproute2 iptables git docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

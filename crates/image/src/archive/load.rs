@@ -12,9 +12,11 @@ use std::io::Read;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::tee;
 use super::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_JSON};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
+use crate::layer::Detached;
 use crate::layer::unpack::clean_entry_path;
 use crate::manifest::{Manifest, MAX_MANIFEST_SIZE};
 use crate::media_type::{self, Compression};
@@ -47,6 +49,8 @@ struct Staged {
     small: HashMap<String, Vec<u8>>,
     links: HashMap<String, String>,
     added: Vec<Digest>,
+    /// Layers unpacked while streaming in, by blob digest.
+    unpacked: HashMap<Digest, Detached>,
 }
 
 impl Staged {
@@ -75,7 +79,7 @@ impl ImageStore {
     /// the host platform's manifest) and tags them.
     pub fn load(&self, reader: impl Read) -> Result<LoadReport> {
         let mut staged = Staged::default();
-        let result = self.stage(reader, &mut staged).and_then(|()| self.load_staged(&staged));
+        let result = self.stage(reader, &mut staged).and_then(|()| self.load_staged(&mut staged));
         if result.is_err() {
             if let Ok((used, _)) = self.referenced_pub() {
                 for d in &staged.added {
@@ -89,6 +93,34 @@ impl ImageStore {
     }
 
     fn stage(&self, reader: impl Read, staged: &mut Staged) -> Result<()> {
+        std::thread::scope(|scope| {
+            let mut unpacking = Vec::new();
+            let r = self.stage_entries(reader, staged, scope, &mut unpacking);
+            for (blob, plain, handle) in unpacking {
+                match handle.join() {
+                    Ok(Ok(mut detached)) => {
+                        if plain {
+                            detached.diff_id = blob.clone();
+                        }
+                        staged.unpacked.insert(blob, detached);
+                    }
+                    // Not a layer after all, or a bad one: prepare unpacks it from the blob
+                    // again if an image needs it, and reports the error then.
+                    Ok(Err(e)) => tracing::debug!("load: early unpack of {blob} gave up: {e}"),
+                    Err(_) => tracing::warn!("load: early unpack of {blob} panicked"),
+                }
+            }
+            r
+        })
+    }
+
+    fn stage_entries<'scope>(
+        &'scope self,
+        reader: impl Read,
+        staged: &mut Staged,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        unpacking: &mut Vec<(Digest, bool, std::thread::ScopedJoinHandle<'scope, Result<Detached>>)>,
+    ) -> Result<()> {
         let bad = |e: std::io::Error| Error::InvalidArchive(e.to_string());
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(bad)? {
@@ -124,37 +156,69 @@ impl ImageStore {
                     staged.added.push(d.clone());
                 }
                 d
-            } else if let Some(d) = named_blob {
-                let existed = self.content().has(&d);
-                self.content().write(&mut entry, &d, Some(size)).map_err(|e| match e {
-                    Error::DigestMismatch { expected, actual, .. } => {
-                        Error::DigestMismatch { what: format!("archive entry {path}"), expected, actual }
-                    }
-                    other => other,
-                })?;
-                if !existed {
-                    staged.added.push(d.clone());
-                }
-                d
             } else {
-                let (d, written) = self.content().write_new(&mut entry)?;
-                if written != size {
-                    let _ = self.content().delete(&d);
-                    return Err(Error::InvalidArchive(format!("{path}: truncated ({written} of {size} bytes)")));
+                // A layer tar (plain or compressed) is unpacked while it streams into the
+                // content store, on another thread; configs and manifests are not tars.
+                let mut head = Vec::with_capacity(512);
+                (&mut entry).take(512).read_to_end(&mut head).map_err(bad)?;
+                let compression = Compression::sniff(&head);
+                let is_layer = size >= 1024 && (compression != Compression::None || head.get(257..262) == Some(&b"ustar"[..]));
+                let source = std::io::Cursor::new(head).chain(&mut entry);
+                if is_layer && !named_blob.as_ref().is_some_and(|d| self.content().has(d)) {
+                    // A plain sha256 tar's diff id is its blob digest, computed here anyway.
+                    let plain = compression == Compression::None && named_blob.as_ref().is_none_or(|d| d.algorithm() == Algorithm::Sha256);
+                    let (tee, copy) = tee::tee(source);
+                    let what = path.clone();
+                    let handle = scope.spawn(move || {
+                        if plain {
+                            self.layers().unpack_detached_unhashed(copy, &what)
+                        } else {
+                            self.layers().unpack_detached(copy, Some(compression), &what)
+                        }
+                    });
+                    let mut tee = tee;
+                    let written = self.write_blob(&mut tee, named_blob, size, &path, staged);
+                    tee.finish();
+                    let d = written?;
+                    unpacking.push((d.clone(), plain, handle));
+                    d
+                } else {
+                    self.write_blob(source, named_blob, size, &path, staged)?
                 }
-                staged.added.push(d.clone());
-                d
             };
             staged.blobs.insert(path, digest);
         }
         Ok(())
     }
 
-    fn load_staged(&self, staged: &Staged) -> Result<LoadReport> {
-        let prepared = if let Some(bytes) = staged.small.get("manifest.json") {
-            self.prepare_docker_archive(staged, bytes)?
-        } else if let Some(bytes) = staged.small.get("index.json") {
-            self.prepare_oci_layout(bytes)?
+    /// Writes one archive file into the content store: verified against its name for
+    /// `blobs/<alg>/<hex>`, hashed otherwise; records it as added by this load.
+    fn write_blob(&self, reader: impl Read, named: Option<Digest>, size: u64, path: &str, staged: &mut Staged) -> Result<Digest> {
+        if let Some(d) = named {
+            let existed = self.content().has(&d);
+            self.content().write(reader, &d, Some(size)).map_err(|e| match e {
+                Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: format!("archive entry {path}"), expected, actual },
+                other => other,
+            })?;
+            if !existed {
+                staged.added.push(d.clone());
+            }
+            return Ok(d);
+        }
+        let (d, written) = self.content().write_new(reader)?;
+        if written != size {
+            let _ = self.content().delete(&d);
+            return Err(Error::InvalidArchive(format!("{path}: truncated ({written} of {size} bytes)")));
+        }
+        staged.added.push(d.clone());
+        Ok(d)
+    }
+
+    fn load_staged(&self, staged: &mut Staged) -> Result<LoadReport> {
+        let prepared = if let Some(bytes) = staged.small.get("manifest.json").cloned() {
+            self.prepare_docker_archive(staged, &bytes)?
+        } else if let Some(bytes) = staged.small.get("index.json").cloned() {
+            self.prepare_oci_layout(staged, &bytes)?
         } else {
             return Err(Error::InvalidArchive("neither manifest.json nor index.json found".into()));
         };
@@ -171,7 +235,7 @@ impl ImageStore {
         Ok(LoadReport { images: prepared.iter().map(|p| p.id.clone()).collect(), lines })
     }
 
-    fn prepare_docker_archive(&self, staged: &Staged, bytes: &[u8]) -> Result<Vec<Prepared>> {
+    fn prepare_docker_archive(&self, staged: &mut Staged, bytes: &[u8]) -> Result<Vec<Prepared>> {
         let items: Vec<DockerManifestItem> = serde_json::from_slice(bytes).map_err(|e| Error::json("manifest.json of image archive", e))?;
         let mut out = Vec::new();
         for item in items {
@@ -205,12 +269,12 @@ impl ImageStore {
             let bytes = serde_json::to_vec(&manifest).expect("json");
             let Manifest::Image(m) = Manifest::parse(&bytes, None, &what)? else { unreachable!("built as an image manifest") };
             let md = self.content().write_bytes(&bytes)?;
-            out.push(self.prepare(&md, &m, tags, &what)?);
+            out.push(self.prepare_with(&md, &m, tags, &what, &mut staged.unpacked)?);
         }
         Ok(out)
     }
 
-    fn prepare_oci_layout(&self, bytes: &[u8]) -> Result<Vec<Prepared>> {
+    fn prepare_oci_layout(&self, staged: &mut Staged, bytes: &[u8]) -> Result<Vec<Prepared>> {
         let Manifest::Index(index) = Manifest::parse(bytes, Some(media_type::OCI_INDEX), "index.json of image archive")? else {
             unreachable!("parsed as an index")
         };
@@ -255,7 +319,7 @@ impl ImageStore {
                     return Err(Error::InvalidArchive(format!("{what}: blob {d} is not in the archive")));
                 }
             }
-            out.push(self.prepare(&md, &manifest, tag.into_iter().collect(), &what)?);
+            out.push(self.prepare_with(&md, &manifest, tag.into_iter().collect(), &what, &mut staged.unpacked)?);
         }
         Ok(out)
     }

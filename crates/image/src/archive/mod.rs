@@ -5,6 +5,7 @@
 
 mod load;
 mod save;
+mod tee;
 
 pub use load::LoadReport;
 

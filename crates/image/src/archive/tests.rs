@@ -84,7 +84,15 @@ fn two_images(store: &ImageStore) -> (Digest, Digest) {
     (one, two)
 }
 
+/// No unpack is left half-done: layers stream into temp dirs while the archive is read.
+fn assert_no_temp_dirs(store: &ImageStore) {
+    let left: Vec<_> = std::fs::read_dir(store.layers().root()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
+    assert!(left.is_empty(), "left in the layer store: {left:?}");
+}
+
 fn assert_empty(store: &ImageStore) {
+    assert_no_temp_dirs(store);
+    assert!(store.layers().list().unwrap().is_empty(), "no layer kept");
     assert!(store.list(&ListFilter::default()).unwrap().is_empty());
     assert!(store.content().list().unwrap().is_empty(), "blobs added by the failed load are gone");
     store.check(true).unwrap();
@@ -125,7 +133,12 @@ fn save_and_load_round_trip_with_shared_layers() {
     assert_eq!(dst.resolve("app:2").unwrap(), two);
     assert_eq!(dst.get(&one).unwrap().chain_ids, src.get(&one).unwrap().chain_ids);
     assert_eq!(dst.layers().list().unwrap().len(), 3, "base + two tops");
+    assert_no_temp_dirs(&dst);
     dst.check(true).unwrap();
+    // Loading it again: the layers are there already (the early unpacks are discarded).
+    dst.load(&archive[..]).unwrap();
+    assert_eq!(dst.layers().list().unwrap().len(), 3);
+    assert_no_temp_dirs(&dst);
 
     // The same archive read as an OCI layout alone (older Docker's manifest.json absent).
     let oci_only: Vec<(String, Vec<u8>)> = entries(&archive).into_iter().filter(|(p, _)| p != "manifest.json").collect();

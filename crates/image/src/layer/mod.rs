@@ -56,6 +56,25 @@ pub struct Layer {
     pub size: u64,
 }
 
+/// A layer unpacked into a temp dir of the store by [`LayerStore::unpack_detached`],
+/// waiting for [`LayerStore::adopt`]; dropped unadopted, its temp dir is removed.
+#[derive(Debug)]
+pub struct Detached {
+    tmp: Option<PathBuf>,
+    /// sha256 of the uncompressed tar stream.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar stream.
+    pub size: u64,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(t) = self.tmp.take() {
+            let _ = fs::remove_dir_all(t);
+        }
+    }
+}
+
 /// The store of unpacked layers under `<data-root>/layers`.
 #[derive(Debug)]
 pub struct LayerStore {
@@ -136,42 +155,73 @@ impl LayerStore {
                 return self.get(&chain);
             }
         }
-        let tmp = self.root.join(format!("{TEMP_PREFIX}{}", random_id(16)));
-        let result = (|| {
-            fs::create_dir(&tmp).ctx("create", &tmp)?;
-            fs::create_dir(tmp.join("diff")).ctx("create", tmp.join("diff"))?;
-            let unpacked = unpack::unpack(&tmp.join("diff"), reader, compression, what)?;
-            if let Some(want) = expected_diff_id {
-                if &unpacked.diff_id != want {
-                    return Err(Error::DigestMismatch {
-                        what: format!("diff id of layer {what}"),
-                        expected: want.clone(),
-                        actual: unpacked.diff_id,
-                    });
-                }
+        let detached = self.unpack_detached(reader, compression, what)?;
+        if let Some(want) = expected_diff_id {
+            if &detached.diff_id != want {
+                return Err(Error::DigestMismatch { what: format!("diff id of layer {what}"), expected: want.clone(), actual: detached.diff_id.clone() });
             }
-            let chain = chain_id(parent, &unpacked.diff_id);
-            fs::write(tmp.join("diff_id"), unpacked.diff_id.to_string()).ctx("write", tmp.join("diff_id"))?;
-            fs::write(tmp.join("size"), unpacked.tar_size.to_string()).ctx("write", tmp.join("size"))?;
-            if let Some(p) = parent {
-                fs::write(tmp.join("parent"), p.to_string()).ctx("write", tmp.join("parent"))?;
-            }
-            syncfs(&tmp)?;
-            let dest = self.layer_dir(&chain);
-            match fs::rename(&tmp, &dest) {
-                Ok(()) => fsync_dir(&self.root)?,
-                // Someone else unpacked the same chain meanwhile: theirs is as good.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
-                    let _ = fs::remove_dir_all(&tmp);
-                }
-                Err(e) => return Err(Error::io("rename", dest, e)),
-            }
-            Ok(Layer { chain_id: chain, diff_id: unpacked.diff_id, parent: parent.cloned(), size: unpacked.tar_size })
-        })();
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&tmp);
         }
-        result
+        self.adopt(detached, parent)
+    }
+
+    /// Unpacks a layer blob into a temp dir of the store, not yet a layer: an unpacked tree
+    /// does not depend on the layers below it, so layers can be unpacked in any order (in
+    /// parallel, or while the blob is still arriving) and placed in their chain by
+    /// [`LayerStore::adopt`]. The temp dir goes when the [`Detached`] is dropped unadopted.
+    pub fn unpack_detached(&self, reader: impl Read, compression: Option<Compression>, what: &str) -> Result<Detached> {
+        self.detached(|diff| unpack::unpack(diff, reader, compression, what).map(|u| (u.diff_id, u.tar_size)))
+    }
+
+    /// [`LayerStore::unpack_detached`] of an uncompressed layer tar whose digest (its
+    /// diff id) the caller computes anyway while storing the blob: the stream is not
+    /// hashed twice. The caller sets [`Detached::diff_id`] before adopting it.
+    pub(crate) fn unpack_detached_unhashed(&self, reader: impl Read, what: &str) -> Result<Detached> {
+        self.detached(|diff| unpack::unpack_plain_unhashed(diff, reader, what).map(|size| (Digest::sha256_of(b""), size)))
+    }
+
+    fn detached(&self, unpack_into: impl FnOnce(&Path) -> Result<(Digest, u64)>) -> Result<Detached> {
+        let tmp = self.root.join(format!("{TEMP_PREFIX}{}", random_id(16)));
+        fs::create_dir(&tmp).ctx("create", &tmp)?;
+        // From here the guard removes the temp dir on any failure.
+        let mut d = Detached { tmp: Some(tmp.clone()), diff_id: Digest::sha256_of(b""), size: 0 };
+        fs::create_dir(tmp.join("diff")).ctx("create", tmp.join("diff"))?;
+        (d.diff_id, d.size) = unpack_into(&tmp.join("diff"))?;
+        Ok(d)
+    }
+
+    /// Places a detached unpack on top of `parent` (which must be present): flushed to
+    /// disk, then renamed into its chain id's directory in one step. If that layer
+    /// appeared meanwhile, the present one is kept.
+    pub fn adopt(&self, mut detached: Detached, parent: Option<&Digest>) -> Result<Layer> {
+        if let Some(p) = parent {
+            if !self.has(p) {
+                return Err(Error::layer(&detached.diff_id, format!("parent layer {p} is not present")));
+            }
+        }
+        let chain = chain_id(parent, &detached.diff_id);
+        let layer = Layer { chain_id: chain.clone(), diff_id: detached.diff_id.clone(), parent: parent.cloned(), size: detached.size };
+        if self.has(&chain) {
+            return Ok(layer);
+        }
+        let tmp = detached.tmp.clone().expect("a detached unpack owns its temp dir until adopted");
+        fs::write(tmp.join("diff_id"), detached.diff_id.to_string()).ctx("write", tmp.join("diff_id"))?;
+        fs::write(tmp.join("size"), detached.size.to_string()).ctx("write", tmp.join("size"))?;
+        if let Some(p) = parent {
+            fs::write(tmp.join("parent"), p.to_string()).ctx("write", tmp.join("parent"))?;
+        }
+        syncfs(&tmp)?;
+        let dest = self.layer_dir(&chain);
+        match fs::rename(&tmp, &dest) {
+            Ok(()) => {
+                detached.tmp = None;
+                fsync_dir(&self.root)?;
+            }
+            // Someone else unpacked the same chain meanwhile: theirs is as good (the drop
+            // of `detached` removes ours).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {}
+            Err(e) => return Err(Error::io("rename", dest, e)),
+        }
+        Ok(layer)
     }
 
     /// Every present layer's chain id.

@@ -90,9 +90,49 @@ pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &Extr
 pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, layer: &str) -> Result<Unpacked> {
     let corrupt = |e: io::Error| Error::layer(layer, e);
     let tar_stream = decompress(reader, compression).map_err(corrupt)?;
-    let hashing = HashingReader::new(tar_stream, Algorithm::Sha256);
+    let rest = unpack_tar(dest, HashingReader::new(tar_stream, Algorithm::Sha256), layer)?;
+    let tar_size = rest.count();
+    if tar_size == 0 {
+        return Err(Error::layer(layer, EMPTY_STREAM));
+    }
+    let (diff_id, _) = rest.finish();
+    Ok(Unpacked { diff_id, tar_size })
+}
+
+/// Unpacks an uncompressed layer tar whose digest the caller computes anyway (it is
+/// the blob's, hashed as it is stored): the same as [`unpack`] without hashing the
+/// stream a second time. Returns the size of the tar.
+pub(crate) fn unpack_plain_unhashed(dest: &Path, reader: impl Read, layer: &str) -> Result<u64> {
+    let size = unpack_tar(dest, Counting { inner: reader, count: 0 }, layer)?.count;
+    if size == 0 {
+        return Err(Error::layer(layer, EMPTY_STREAM));
+    }
+    Ok(size)
+}
+
+const EMPTY_STREAM: &str = "empty layer stream (not a tar archive)";
+
+/// Counts what passes through.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Applies every entry of the tar `stream` under `dest`, reads the stream to its end
+/// (end-of-archive blocks and padding belong to the diff id; this also makes gzip check
+/// its trailer CRC), and hands the stream back.
+fn unpack_tar<R: Read>(dest: &Path, stream: R, layer: &str) -> Result<R> {
+    let corrupt = |e: io::Error| Error::layer(layer, e);
     let root = Root::open(dest).map_err(|e| Error::io("open", dest, e.into()))?;
-    let mut archive = tar::Archive::new(hashing);
+    let mut archive = tar::Archive::new(stream);
     let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
     {
         let entries = archive.entries().map_err(corrupt)?;
@@ -101,8 +141,6 @@ pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, 
             apply_entry(&root, &mut entry, layer, &mut dir_times, &Opts::default())?;
         }
     }
-    // Hash what follows the last entry (end-of-archive blocks, padding): the diff id is
-    // the digest of the whole stream. This also makes gzip check its trailer CRC.
     let mut rest = archive.into_inner();
     let mut buf = [0u8; 8192];
     loop {
@@ -111,11 +149,6 @@ pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, 
             Ok(_) => {}
             Err(e) => return Err(corrupt(e)),
         }
-    }
-    let tar_size = rest.count();
-    let (diff_id, _) = rest.finish();
-    if tar_size == 0 {
-        return Err(Error::layer(layer, "empty layer stream (not a tar archive)"));
     }
     // Directory times last, deepest first: creating children bumps a parent's mtime.
     dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
@@ -126,7 +159,7 @@ pub fn unpack(dest: &Path, reader: impl Read, compression: Option<Compression>, 
             futimens(fd.as_fd(), &t, &t).map_err(|e| path_err(layer, &rel, "set times of", e))?;
         }
     }
-    Ok(Unpacked { diff_id, tar_size })
+    Ok(rest)
 }
 
 /// Cleans an entry name: leading `/` dropped, `.` and empty components dropped, `..`

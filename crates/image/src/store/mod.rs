@@ -15,7 +15,7 @@ pub use commit::{apply_changes, CommitOptions, DeriveOptions, HistoryItem};
 pub use import::ImportOptions;
 pub use remove::{ContainerUse, DeleteRecord};
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,7 +27,8 @@ use crate::config::{diff_ids, parse_config, MAX_CONFIG_SIZE};
 use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layer::{chain_ids, LayerStore};
+use crate::layer::{chain_ids, Detached, LayerStore};
+use crate::media_type::Compression;
 use crate::manifest::{layers as manifest_layers, Manifest, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 
@@ -369,6 +370,19 @@ impl ImageStore {
     /// Verifies a manifest's config and layers and unpacks the layers; nothing is
     /// recorded yet. `what` names the image in errors.
     pub(crate) fn prepare(&self, manifest_digest: &Digest, manifest: &ImageManifest, tags: Vec<Reference>, what: &str) -> Result<Prepared> {
+        self.prepare_with(manifest_digest, manifest, tags, what, &mut HashMap::new())
+    }
+
+    /// [`ImageStore::prepare`] with layers already unpacked, by blob digest (a load
+    /// unpacks them while they stream in); the missing ones are unpacked in parallel.
+    pub(crate) fn prepare_with(
+        &self,
+        manifest_digest: &Digest,
+        manifest: &ImageManifest,
+        tags: Vec<Reference>,
+        what: &str,
+        unpacked: &mut HashMap<Digest, Detached>,
+    ) -> Result<Prepared> {
         let config_digest = Digest::from_oci(manifest.config().digest())?;
         if !self.content.has(&config_digest) {
             return Err(Error::BlobNotFound(config_digest)).map_err(|e| name_err(e, what));
@@ -386,14 +400,37 @@ impl ImageStore {
                 format!("manifest has {} layers but the config lists {} diff ids", layers.len(), diffs.len()),
             ));
         }
+        let chains = chain_ids(&diffs);
+        let mut missing: Vec<(&Digest, Compression)> = Vec::new();
+        for ((blob, compression, _), chain) in layers.iter().zip(&chains) {
+            if !self.layers.has(chain) && !unpacked.contains_key(blob) && !missing.iter().any(|(b, _)| *b == blob) {
+                missing.push((blob, *compression));
+            }
+        }
+        for (blob, detached) in self.unpack_parallel(&missing, what)? {
+            unpacked.insert(blob, detached);
+        }
         let mut chain: Vec<Digest> = Vec::with_capacity(layers.len());
         let mut size = 0;
-        for ((blob, compression, _), diff_id) in layers.iter().zip(&diffs) {
-            let layer = if self.layers.has(&crate::layer::chain_id(chain.last(), diff_id)) {
-                self.layers.get(&crate::layer::chain_id(chain.last(), diff_id))?
+        for (((blob, compression, _), diff_id), want_chain) in layers.iter().zip(&diffs).zip(&chains) {
+            let layer = if self.layers.has(want_chain) {
+                self.layers.get(want_chain)?
             } else {
-                let reader = self.content.open_blob(blob).map_err(|e| name_err(e, what))?;
-                self.layers.unpack(chain.last(), Some(diff_id), reader, Some(*compression), &format!("{blob} of {what}"))?
+                match unpacked.remove(blob) {
+                    Some(detached) if &detached.diff_id != diff_id => {
+                        return Err(Error::DigestMismatch {
+                            what: format!("diff id of layer {blob} of {what}"),
+                            expected: diff_id.clone(),
+                            actual: detached.diff_id.clone(),
+                        })
+                    }
+                    Some(detached) => self.layers.adopt(detached, chain.last())?,
+                    // The same blob twice in one stack: its first unpack was adopted already.
+                    None => {
+                        let reader = self.content.open_blob(blob).map_err(|e| name_err(e, what))?;
+                        self.layers.unpack(chain.last(), Some(diff_id), reader, Some(*compression), &format!("{blob} of {what}"))?
+                    }
+                }
             };
             size += layer.size;
             chain.push(layer.chain_id);
@@ -408,6 +445,42 @@ impl ImageStore {
             tags,
             intermediate: false,
         })
+    }
+
+    /// Unpacks layer blobs detached, as many at once as there are CPUs; the first error
+    /// wins (the other unpacks are dropped, so removed).
+    fn unpack_parallel(&self, blobs: &[(&Digest, Compression)], what: &str) -> Result<Vec<(Digest, Detached)>> {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blobs.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let one = |(blob, compression): &(&Digest, Compression)| -> Result<(Digest, Detached)> {
+            let reader = self.content.open_blob(blob).map_err(|e| name_err(e, what))?;
+            let d = self.layers.unpack_detached(reader, Some(*compression), &format!("{blob} of {what}"))?;
+            Ok(((*blob).clone(), d))
+        };
+        let results: Vec<Result<(Digest, Detached)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(b) = blobs.get(i) else { break };
+                            let r = one(b);
+                            let failed = r.is_err();
+                            mine.push(r);
+                            if failed {
+                                // Stop the others from starting more work.
+                                next.store(blobs.len(), std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::layer(what, "an unpack thread panicked"))])).collect()
+        });
+        results.into_iter().collect()
     }
 
     /// Records prepared images and their tags in one transaction: all or nothing.

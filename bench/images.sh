@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# bench/images.sh - the image benchmark of issue 3.
+#  1. Load and unpack an IMAGE_MB (default 500) MB image of 5 layers (random data, text,
+#     many small files in one layer, ...) from a docker-archive: `berth load` against
+#     `docker load` and `podman load`, and against `skopeo copy` to an OCI layout followed
+#     by `umoci unpack` (the daemonless pair). Interleaved rounds, each engine starting from
+#     an empty store; medians, MB/s and per-round ratios. Target: berth at least 2x docker's
+#     throughput.
+#  2. `images` with TAGS (default 1000) tags: median wall time of `berth images` (and the
+#     peers'), target under 50 ms.
+#
+#   bash bench/images.sh                      berth + whichever peers are usable
+#   DOCKERD=1 bash bench/images.sh            also start a private dockerd if none answers
+#   PEERS=berth,podman RUNS=3 IMAGE_MB=200 TAGS=300 bash bench/images.sh
+#   IMAGE_TAR=/var/tmp/anch-img.tar bash bench/images.sh   keep (or reuse) the image archive
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
+RUNS=${RUNS:-3}; IMAGE_MB=${IMAGE_MB:-500}; TAGS=${TAGS:-1000}
+. "$here/engines.sh"
+. "$pb/lib.sh"
+BENCH_LOG=${BENCH_LOG:-$work/bench.log}
+start_berthd
+setup_peers
+daemonless=()
+if command -v skopeo >/dev/null && command -v umoci >/dev/null; then daemonless=(skopeo+umoci)
+else echo "bench: skopeo+umoci skipped (apt-get install skopeo umoci)" >&2; fi
+
+# --- the image: five layers whose sizes add up to IMAGE_MB -------------------------------
+img=$work/img; archive=$work/image.tar
+mkdir -p "$img"
+mb() { echo $(( IMAGE_MB * $1 / 100 )); }
+make_layers() {
+  local l=$img/layers
+  mkdir -p "$l"/{1,2,3,4,5}
+  # 1: busybox (so that the image runs) and a few large random files (incompressible)
+  cp -a "$BB_ROOTFS/." "$l/1/"
+  mkdir -p "$l/1/opt/blobs"
+  for i in 1 2 3; do head -c $(( $(mb 30) * 1048576 / 3 )) /dev/urandom >"$l/1/opt/blobs/r$i.bin"; done
+  # 2: text (log-like lines)
+  mkdir -p "$l/2/var/log/app"
+  python3 - "$l/2/var/log/app" "$(mb 25)" <<'EOF'
+import os, random, sys
+d, mb = sys.argv[1], int(sys.argv[2])
+words = "alpha beta gamma delta request served user cache miss hit GET POST /api/v1/items status 200 404 500 ms".split()
+rnd = random.Random(7)
+for f in range(5):
+    with open(os.path.join(d, f"app{f}.log"), "w") as out:
+        n = 0
+        while n < mb * 1048576 // 5:
+            line = " ".join(rnd.choice(words) for _ in range(12)) + "\n"
+            out.write(line); n += len(line)
+EOF
+  # 3: many small files (metadata-bound): 20,000 files of 0.5-4 KiB in 200 directories
+  python3 - "$l/3/usr/share/many" "$(mb 10)" <<'EOF'
+import os, random, sys
+d, mb = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(11)
+budget = mb * 1048576
+i = 0
+while budget > 0 and i < 20000:
+    sub = os.path.join(d, f"d{i % 200:03d}")
+    os.makedirs(sub, exist_ok=True)
+    n = min(budget, rnd.randint(512, 4096))
+    with open(os.path.join(sub, f"f{i:05d}.txt"), "wb") as out:
+        out.write(rnd.randbytes(n // 2).hex()[:n].encode())
+    budget -= n; i += 1
+EOF
+  # 4: medium random files, with symlinks and a hard link
+  mkdir -p "$l/4/srv/data"
+  for i in $(seq 1 20); do head -c $(( $(mb 25) * 1048576 / 20 )) /dev/urandom >"$l/4/srv/data/part$i"; done
+  ln -s part1 "$l/4/srv/data/latest"; ln "$l/4/srv/data/part2" "$l/4/srv/data/part2.hard"
+  # 5: the rest, text again, plus a deletion of a lower file (a whiteout)
+  mkdir -p "$l/5/etc/app" "$l/5/opt/blobs"
+  { yes 'key = value # a configuration line that compresses well' || true; } | head -c $(( $(mb 10) * 1048576 )) >"$l/5/etc/app/big.conf"
+  : >"$l/5/opt/blobs/.wh.r3.bin"
+}
+make_archive() {
+  local l=$img/layers out=$img/archive diffs=() i d
+  mkdir -p "$out"
+  for i in 1 2 3 4 5; do
+    tar --numeric-owner --owner=0 --group=0 -C "$l/$i" -cf "$out/layer$i.tar" .
+    d=$(sha256sum "$out/layer$i.tar" | cut -d' ' -f1)
+    mkdir -p "$out/$d"; mv "$out/layer$i.tar" "$out/$d/layer.tar"
+    diffs+=("$d")
+  done
+  local ids; ids=$(printf '"sha256:%s",' "${diffs[@]}"); ids=${ids%,}
+  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[{"created_by":"bench layer 1"},{"created_by":"bench layer 2"},{"created_by":"bench layer 3"},{"created_by":"bench layer 4"},{"created_by":"bench layer 5"}]}' "$ids" >"$out/config.json"
+  local cfg; cfg=$(sha256sum "$out/config.json" | cut -d' ' -f1)
+  mv "$out/config.json" "$out/$cfg.json"
+  local layers; layers=$(printf '"%s/layer.tar",' "${diffs[@]}"); layers=${layers%,}
+  printf '[{"Config":"%s.json","RepoTags":["anch-img:latest"],"Layers":[%s]}]' "$cfg" "$layers" >"$out/manifest.json"
+  printf '{"anch-img":{"latest":"%s"}}' "${diffs[-1]}" >"$out/repositories"
+  tar -C "$out" -cf "$archive" .
+  rm -rf "$out" "$l"
+}
+if [[ -n ${IMAGE_TAR:-} && -s $IMAGE_TAR ]]; then
+  archive=$IMAGE_TAR; say "using $archive"
+else
+  say "making a ${IMAGE_MB} MB image of 5 layers"
+  make_layers
+  make_archive
+  if [[ -n ${IMAGE_TAR:-} ]]; then mv "$archive" "$IMAGE_TAR"; archive=$IMAGE_TAR; fi
+fi
+size_mb=$(( $(stat -c %s "$archive") / 1048576 ))
+echo "engines: $ENGINES${daemonless:+,${daemonless[*]}}; RUNS=$RUNS; archive ${size_mb} MB (5 layers, uncompressed as docker save writes them)"
+
+# --- load: each round starts every engine from a store without the image -------------------
+remove_image() {
+  case $1 in
+    skopeo+umoci) rm -rf "$work/oci" "$work/bundle" ;;
+    berth) berth rmi -f anch-img:latest >/dev/null 2>&1 || true ;;
+    *) $1 rmi -f anch-img:latest >/dev/null 2>&1 || true ;;
+  esac
+  sync
+}
+load_cmd() {
+  case $1 in
+    skopeo+umoci) echo "skopeo copy -q docker-archive:$archive oci:$work/oci:anch-img && umoci unpack --image $work/oci:anch-img $work/bundle" ;;
+    *) echo "$1 load -q -i $archive" ;;
+  esac
+}
+variants=()
+for p in "${daemonless[@]}" "${peers[@]}"; do [[ $p == berth ]] || variants+=("$p"); done
+variants+=(berth)   # last: the ratios are against berth
+raw=$work/raw; mkdir -p "$raw"
+for v in "${variants[@]}"; do : >"$raw/$v.ms"; done
+for ((r = 1; r <= RUNS; r++)); do
+  for v in "${variants[@]}"; do
+    remove_image "$v"
+    ms=$(time_ms eval "$(load_cmd "$v")")
+    echo "$ms" >>"$raw/$v.ms"
+  done
+done
+# The image berth loaded is whole: every layer unpacked, the whiteout applied, a container runs.
+berth run --rm anch-img:latest sh -c 'test -f /opt/blobs/r1.bin && ! test -e /opt/blobs/r3.bin && test -L /srv/data/latest && ls /usr/share/many/d000 | wc -l' >"$work/check" 2>&1 \
+  && echo "berth: loaded image runs ($(tr -d ' \n' <"$work/check") small files in one of 200 dirs)" \
+  || { echo "berth: WARNING loaded image check failed:"; cat "$work/check"; }
+
+echo "--- load + unpack ${size_mb} MB"
+printf '%-16s %10s %10s %10s %4s %10s\n' engine median_ms min_ms max_ms n MB/s
+for v in "${variants[@]}"; do
+  read -r med lo hi n < <(stats <"$raw/$v.ms")
+  printf '%-16s %10s %10s %10s %4s %10.1f\n' "$v" "$med" "$lo" "$hi" "$n" "$(awk -v s="$size_mb" -v m="$med" 'BEGIN{print s/(m/1000)}')"
+done
+if (( ${#variants[@]} > 1 )); then
+  echo "throughput ratio berth/peer (per-round time ratio peer/berth: median min max n)"
+  for v in "${variants[@]}"; do
+    [[ $v == berth ]] && continue
+    printf '%-16s %10s %10s %10s %4s\n' "berth/$v" $(paste "$raw/$v.ms" "$raw/berth.ms" | awk '{printf "%.3f\n", $1/$2}' | stats3)
+  done
+  echo "target: berth/docker >= 2"
+fi
+
+# --- images with TAGS tags ----------------------------------------------------------------
+say "tagging busybox $TAGS times per engine"
+for p in "${peers[@]}"; do
+  for ((i = 1; i <= TAGS; i++)); do echo "busybox:latest anch-tags/t$i:v$i"; done >"$work/tags"
+  while read -r s t; do $p tag "$s" "$t"; done <"$work/tags"
+  on_exit "$p images -q --filter reference='anch-tags/*' | sort -u | xargs -r $p rmi -f >/dev/null 2>&1"
+done
+echo "--- images with $TAGS tags (RUNS=$(( RUNS * 5 )))"
+args=()
+for p in "${peers[@]}"; do [[ $p == berth ]] || args+=("$p" "$p images"); done
+bench_rr $(( RUNS * 5 )) 1 "${args[@]}" berth "berth images"
+n=$(berth images --format '{{.Repository}}' | grep -c '^anch-tags/' || true)
+echo "berth images lists $n anch-tags tags (target: the median under 50 ms)"
