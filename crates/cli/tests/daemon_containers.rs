@@ -278,6 +278,41 @@ fn daemon_json_defaults_reload_on_sighup() {
 }
 
 #[test]
+fn local_log_driver_writes_dockers_records_and_logs_reads_them() {
+    let d = daemon_with_busybox();
+    let script = "for i in $(seq 1 300); do echo line-$i; done; echo oops >&2; printf no-newline";
+    let id = d.berth(&["run", "-d", "--log-driver", "local", "--log-opt", "max-size=1k", "busybox", "sh", "-c", script]).ok();
+    let id = id.trim();
+    d.berth(&["wait", id]).ok();
+    // Docker's place and framing: local-logs/container.log, [u32 size][LogEntry][u32 size],
+    // the entry starting with field 1 (source) = "stdout".
+    let dir = d.dir.path().join("root/containers").join(id).join("local-logs");
+    let bytes = std::fs::read(dir.join("container.log")).unwrap();
+    let size = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[4 + size..8 + size], &bytes[..4], "the size again after the record");
+    assert!(bytes[4..].starts_with(b"\x0a\x06stdout") || bytes[4..].starts_with(b"\x0a\x06stderr"), "{:?}", &bytes[..16]);
+    // Rotation by size with local's default max-file 5: four older files, no fifth.
+    assert!(dir.join("container.log.4").exists() && !dir.join("container.log.5").exists());
+    let logs = d.berth(&["logs", id]).output();
+    let out = text(&logs.stdout);
+    assert!(out.ends_with("line-299\nline-300\nno-newline"), "{}", &out[out.len().saturating_sub(80)..]);
+    assert!(!out.contains("line-1\n"), "the oldest lines were rotated away");
+    assert_eq!(text(&logs.stderr), "oops\n");
+    // --tail counts the records of both streams.
+    let tail = d.berth(&["logs", "--tail", "3", id]).output();
+    assert_eq!((text(&tail.stdout).as_str(), text(&tail.stderr).as_str()), ("line-300\nno-newline", "oops\n"));
+    let stamped = d.berth(&["logs", "-t", "--tail", "1", id]).ok();
+    let (stamp, rest) = stamped.split_once(' ').unwrap();
+    assert_eq!(rest, "no-newline");
+    assert!(stamp.len() == 30 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{stamp}");
+    // logs -f on a running container follows new records.
+    let id = d.berth(&["run", "-d", "--log-driver", "local", "busybox", "sh", "-c", "echo first; sleep 1; echo second; sleep 30"]).ok();
+    let followed = d.berth(&["logs", "-f", id.trim()]).output_with_timeout(Duration::from_secs(3));
+    assert_eq!(String::from_utf8_lossy(&followed), "first\nsecond\n");
+    d.berth(&["rm", "-f", id.trim()]).ok();
+}
+
+#[test]
 fn init_is_pid_1_reaps_and_forwards_signals() {
     let d = daemon_with_busybox();
     let ps = d.berth(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"]).ok();

@@ -15,7 +15,7 @@ use crate::backend::Backend;
 use crate::conn::{Attachment, Conn, Phase, ReadResult};
 use crate::detach::DetachMatcher;
 use crate::exit;
-use crate::log::{JsonLog, Stream};
+use crate::log::{LogFile, Stream};
 use crate::protocol::{ExitStatus, Reply, Request, PID_FILE, SOCKET};
 use crate::stdio::{ChildEnds, ConsoleSocket, OwnStdio, ShimEnds};
 use crate::sys;
@@ -68,7 +68,7 @@ pub struct Shim {
     listener: UnixListener,
     ends: ShimEnds,
     tty: bool,
-    log: Option<JsonLog>,
+    log: Option<LogFile>,
     conns: Vec<Conn>,
     status: Status,
     pid: Option<i32>,
@@ -87,7 +87,7 @@ fn log_err(msg: &str) {
 
 impl Shim {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(args: Args, own: OwnStdio, kind: Kind, sigfd: OwnedFd, listener: UnixListener, ends: ShimEnds, tty: bool, log: Option<JsonLog>, pid: Option<i32>, cgroup: Option<PathBuf>) -> Shim {
+    pub fn new(args: Args, own: OwnStdio, kind: Kind, sigfd: OwnedFd, listener: UnixListener, ends: ShimEnds, tty: bool, log: Option<LogFile>, pid: Option<i32>, cgroup: Option<PathBuf>) -> Shim {
         Shim {
             args,
             own,
@@ -118,6 +118,8 @@ impl Shim {
         // A child that exited between create and now has already raised SIGCHLD into
         // the signalfd, so nothing is missed.
         let mut deadline: Option<Instant> = None;
+        // A created container may wait long for its start: do not hold setup's pages meanwhile.
+        crate::sys::trim_resident();
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut toks: Vec<Token> = Vec::new();
         loop {
@@ -528,6 +530,8 @@ impl Shim {
             }
         }
         self.status = Status::Running;
+        // Setting up is over: from here on the shim only moves bytes and waits.
+        crate::sys::trim_resident();
         Ok(())
     }
 

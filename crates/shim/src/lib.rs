@@ -10,6 +10,7 @@ pub mod detach;
 pub mod event_loop;
 pub mod exit;
 pub mod log;
+pub mod log_local;
 pub mod protocol;
 pub mod setup;
 pub mod stdio;

@@ -1,9 +1,9 @@
-//! The container's log file in Docker's json-file format: one JSON object per line,
-//! `{"log":"hello\n","stream":"stdout","time":"…"}`, rotated by size as Docker does
-//! (`log` → `log.1` → … `log.<max-file - 1>`).
+//! The container's log file, in the on-disk format of Docker's driver:
+//! - `json-file`: one JSON object per line, `{"log":"hello\n","stream":"stdout","time":"…"}`;
+//! - `local`: length-framed protobuf records ([`crate::log_local`]), max-size 20m and
+//!   max-file 5 by default (rotated files are kept uncompressed; Docker gzips them).
 //!
-//! The `local` driver uses the same encoding for now (Docker's is protobuf records);
-//! only its defaults differ (max-size 20m, max-file 5).
+//! Both rotate by size as Docker does (`log` → `log.1` → … `log.<max-file - 1>`).
 //!
 //! Writes never block the container for long: the file is a regular file, and any
 //! write error (a full disk) drops the record and carries on.
@@ -33,9 +33,17 @@ impl Stream {
     }
 }
 
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonFile,
+    Local,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     pub path: PathBuf,
+    pub format: Format,
     /// None: never rotate.
     pub max_size: Option<u64>,
     pub max_file: u32,
@@ -77,10 +85,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 impl LogSettings {
     /// The log settings for a driver and its options; None for the `none` driver.
     pub fn new(driver: LogDriver, path: Option<&Path>, opts: &[(String, String)]) -> Result<Option<LogSettings>, String> {
-        let (mut max_size, mut max_file) = match driver {
+        let (format, mut max_size, mut max_file) = match driver {
             LogDriver::None => return Ok(None),
-            LogDriver::JsonFile => (None, 1),
-            LogDriver::Local => (Some(20 << 20), 5),
+            LogDriver::JsonFile => (Format::JsonFile, None, 1),
+            LogDriver::Local => (Format::Local, Some(20 << 20), 5),
         };
         let path = path.ok_or("a log path is required")?.to_path_buf();
         for (k, v) in opts {
@@ -104,11 +112,11 @@ impl LogSettings {
                 _ => {}
             }
         }
-        Ok(Some(LogSettings { path, max_size, max_file }))
+        Ok(Some(LogSettings { path, format, max_size, max_file }))
     }
 }
 
-pub struct JsonLog {
+pub struct LogFile {
     settings: LogSettings,
     file: Option<File>,
     size: u64,
@@ -121,14 +129,14 @@ fn open_log(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).mode(0o640).open(path)
 }
 
-impl JsonLog {
-    pub fn open(settings: LogSettings) -> std::io::Result<JsonLog> {
+impl LogFile {
+    pub fn open(settings: LogSettings) -> std::io::Result<LogFile> {
         if let Some(parent) = settings.path.parent() {
             fs::create_dir_all(parent)?;
         }
         let file = open_log(&settings.path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(JsonLog { settings, file: Some(file), size, partial: [Vec::new(), Vec::new()], record: Vec::new() })
+        Ok(LogFile { settings, file: Some(file), size, partial: [Vec::new(), Vec::new()], record: Vec::new() })
     }
 
     /// Output read from the container: whole lines are written now, the rest is kept
@@ -180,19 +188,38 @@ impl JsonLog {
     }
 
     fn emit(&mut self, stream: Stream, line: &[u8]) {
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         self.record.clear();
-        self.record.extend_from_slice(b"{\"log\":");
-        // Invalid UTF-8 becomes U+FFFD, as Go's encoder does.
-        let text = String::from_utf8_lossy(line);
-        if serde_json::to_writer(&mut self.record, text.as_ref()).is_err() {
-            return;
+        match self.settings.format {
+            Format::JsonFile => {
+                let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                self.record.extend_from_slice(b"{\"log\":");
+                // Invalid UTF-8 becomes U+FFFD, as Go's encoder does.
+                let text = String::from_utf8_lossy(line);
+                if serde_json::to_writer(&mut self.record, text.as_ref()).is_err() {
+                    return;
+                }
+                self.record.extend_from_slice(b",\"stream\":\"");
+                self.record.extend_from_slice(stream.name().as_bytes());
+                self.record.extend_from_slice(b"\",\"time\":\"");
+                self.record.extend_from_slice(time.as_bytes());
+                self.record.extend_from_slice(b"\"}\n");
+            }
+            Format::Local => {
+                let (text, partial) = match line.strip_suffix(b"\n") {
+                    Some(t) => (t, false),
+                    None => (line, true),
+                };
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let entry = crate::log_local::LogEntry {
+                    source: stream.name().into(),
+                    time_nano: now.as_nanos() as i64,
+                    line: text.to_vec(),
+                    partial,
+                    partial_log_metadata: None,
+                };
+                crate::log_local::encode(&entry, &mut self.record);
+            }
         }
-        self.record.extend_from_slice(b",\"stream\":\"");
-        self.record.extend_from_slice(stream.name().as_bytes());
-        self.record.extend_from_slice(b"\",\"time\":\"");
-        self.record.extend_from_slice(time.as_bytes());
-        self.record.extend_from_slice(b"\"}\n");
         // Docker checks the size before each write, so a file may exceed max-size by
         // one record.
         if self.settings.max_size.is_some_and(|max| self.size >= max) {
@@ -278,8 +305,8 @@ mod tests {
     fn lines_partials_and_long_lines() {
         let d = std::env::temp_dir().join(format!("berth-shim-log-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
-        let s = LogSettings { path: d.join("c.log"), max_size: None, max_file: 1 };
-        let mut l = JsonLog::open(s).unwrap();
+        let s = LogSettings { path: d.join("c.log"), format: Format::JsonFile, max_size: None, max_file: 1 };
+        let mut l = LogFile::open(s).unwrap();
         l.write(Stream::Stdout, b"hel");
         l.write(Stream::Stderr, b"oops\n");
         l.write(Stream::Stdout, b"lo\nwor");
@@ -304,8 +331,8 @@ mod tests {
     fn rotation() {
         let d = std::env::temp_dir().join(format!("berth-shim-rot-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
-        let s = LogSettings { path: d.join("c.log"), max_size: Some(200), max_file: 3 };
-        let mut l = JsonLog::open(s).unwrap();
+        let s = LogSettings { path: d.join("c.log"), format: Format::JsonFile, max_size: Some(200), max_file: 3 };
+        let mut l = LogFile::open(s).unwrap();
         for i in 0..40 {
             l.write(Stream::Stdout, format!("line {i}\n").as_bytes());
         }
@@ -318,6 +345,33 @@ mod tests {
             let len = fs::metadata(d.join(n)).unwrap().len();
             assert!((200..300).contains(&len), "{n}: {len}");
         }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn local_records() {
+        let d = std::env::temp_dir().join(format!("berth-shim-local-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let s = LogSettings::new(LogDriver::Local, Some(&d.join("container.log")), &[("max-size".into(), "1k".into())]).unwrap().unwrap();
+        assert_eq!(s.format, Format::Local);
+        let mut l = LogFile::open(s).unwrap();
+        l.write(Stream::Stdout, b"one\ntw");
+        l.write(Stream::Stderr, b"err\n");
+        l.finish();
+        let bytes = fs::read(d.join("container.log")).unwrap();
+        let mut at = 0;
+        let mut got = Vec::new();
+        while let Some((e, n)) = crate::log_local::decode(&bytes[at..]).unwrap() {
+            got.push((e.source, String::from_utf8(e.line).unwrap(), e.partial, e.time_nano > 1_600_000_000_000_000_000));
+            at += n;
+        }
+        assert_eq!(at, bytes.len());
+        assert_eq!(got, [("stdout".into(), "one".into(), false, true), ("stderr".into(), "err".into(), false, true), ("stdout".into(), "tw".into(), true, true)]);
+        // Rotation by size as for json-file.
+        for i in 0..300 {
+            l.write(Stream::Stdout, format!("line {i}\n").as_bytes());
+        }
+        assert!(d.join("container.log.1").exists() && d.join("container.log.4").exists());
         fs::remove_dir_all(&d).unwrap();
     }
 }

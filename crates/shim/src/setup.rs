@@ -13,7 +13,7 @@ use berth_runtime::Runtime;
 use crate::args::{Args, Mode};
 use crate::backend::{self, Backend};
 use crate::event_loop::{Kind, Shim};
-use crate::log::{JsonLog, LogSettings};
+use crate::log::{LogFile, LogSettings};
 use crate::protocol::{Ready, PID_FILE, SOCKET};
 use crate::stdio::{self, ChildEnds, ConsoleSocket, OwnStdio, ShimEnds};
 use crate::sys;
@@ -84,7 +84,7 @@ pub fn setup(args: Args, own: OwnStdio) -> Result<Shim, String> {
     Ok(Shim::new(args, own, kind, sigfd, listener, ends, tty, log, pid, cgroup))
 }
 
-type Prepared = (Kind, ShimEnds, bool, Option<JsonLog>, Option<i32>, Option<PathBuf>);
+type Prepared = (Kind, ShimEnds, bool, Option<LogFile>, Option<i32>, Option<PathBuf>);
 
 fn setup_run(args: &Args, own: &OwnStdio) -> Result<Prepared, String> {
     let bundle = args.bundle.clone().unwrap_or_default();
@@ -94,7 +94,7 @@ fn setup_run(args: &Args, own: &OwnStdio) -> Result<Prepared, String> {
     let log = match LogSettings::new(args.log_driver, args.log_path.as_deref(), &args.log_opts)? {
         Some(s) => {
             let path = s.path.clone();
-            Some(JsonLog::open(s).map_err(|e| format!("opening log {}: {e}", path.display()))?)
+            Some(LogFile::open(s).map_err(|e| format!("opening log {}: {e}", path.display()))?)
         }
         None => None,
     };

@@ -121,3 +121,33 @@ pub fn set_recv_timeout(fd: RawFd, secs: i64) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// Gives back what setting up the container left resident and the shim will not touch
+/// again for a long time, so that each container's shim costs little memory for its whole
+/// life:
+/// - the page-table entries of every executable mapping (our code and the libraries'):
+///   most of it made the container (the runtime library, spec parsing) and will not run
+///   again. Code pages are never written, so dropping them loses nothing: the few the
+///   event loop uses fault back in from the page cache, which all shims share. Only
+///   `r-xp` mappings qualify; read-only data can hold relocated (written) pages.
+/// - the free memory of the heap (glibc keeps freed pages otherwise).
+pub fn trim_resident() {
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        for line in maps.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+            // offset, dev, inode, then a path: file-backed only ([vdso] and such are not).
+            let path = f.nth(3).unwrap_or("");
+            if perms != "r-xp" || !path.starts_with('/') {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+            // SAFETY: a private, never-written file mapping of this process: MADV_DONTNEED
+            // only unmaps its pages, which the next access maps again from the file.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+}

@@ -430,8 +430,19 @@ pub fn healthcheck_of(cfg: &ContainerConfig) -> Option<HealthConfig> {
     }
 }
 
+/// The container's log file where Docker keeps it: `<id>-json.log` for json-file,
+/// `local-logs/container.log` for local.
 pub fn log_path(state: &AppState, c: &Container) -> std::path::PathBuf {
-    state.containers.container_dir(&c.id).join(format!("{}-json.log", c.id))
+    let dir = state.containers.container_dir(&c.id);
+    match log_format(c) {
+        Some(super::logs::Format::Local) => dir.join("local-logs").join("container.log"),
+        _ => dir.join(format!("{}-json.log", c.id)),
+    }
+}
+
+/// The format of the container's log file (None for the `none` driver).
+pub fn log_format(c: &Container) -> Option<super::logs::Format> {
+    super::logs::Format::of_driver(c.host_config.log_config.as_ref().and_then(|l| l.typ.as_deref()).unwrap_or("json-file"))
 }
 
 /// Mounts the rootfs, writes the managed files and config.json (blocking work).

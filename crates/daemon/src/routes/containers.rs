@@ -411,7 +411,8 @@ pub async fn logs(State(state): State<AppState>, Path(id): Path<String>, params:
     };
     let o = logs::Options { stdout, stderr, follow: params.bool("follow"), timestamps: params.bool("timestamps"), since: time("since")?, until: time("until")?, tail, tty: c.tty() };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(logs::stream(lifecycle::log_path(&state, &c), e.clone(), o, tx));
+    let format = lifecycle::log_format(&c).unwrap_or(logs::Format::JsonFile);
+    tokio::spawn(logs::stream(lifecycle::log_path(&state, &c), format, e.clone(), o, tx));
     let ctype = if c.tty() { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let body = Body::from_stream(tokio_stream_from(rx));
     Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
