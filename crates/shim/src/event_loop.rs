@@ -81,6 +81,9 @@ pub struct Shim {
     cgroup: Option<PathBuf>,
 }
 
+/// How long after a burst of work the shim gives its pages back ([`sys::trim_resident`]).
+const TRIM_AFTER_QUIET: Duration = Duration::from_secs(2);
+
 fn log_err(msg: &str) {
     eprintln!("berth-shim[{}]: {msg}", std::process::id());
 }
@@ -118,19 +121,30 @@ impl Shim {
         // A child that exited between create and now has already raised SIGCHLD into
         // the signalfd, so nothing is missed.
         let mut deadline: Option<Instant> = None;
-        // A created container may wait long for its start: do not hold setup's pages meanwhile.
-        crate::sys::trim_resident();
+        // Setting up is over: from here on the shim mostly waits. What the last burst of
+        // work faulted in is given back once the shim has been quiet for a while.
+        let mut trim_at = Some(Instant::now());
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut toks: Vec<Token> = Vec::new();
         loop {
             let mut timeout = -1;
+            if let Some(t) = trim_at {
+                let now = Instant::now();
+                if now >= t {
+                    sys::trim_resident();
+                    trim_at = None;
+                } else {
+                    timeout = (t - now).as_millis().min(i32::MAX as u128) as i32 + 1;
+                }
+            }
             if self.exit.is_some() {
                 let d = *deadline.get_or_insert_with(|| Instant::now() + FLUSH_GRACE);
                 let now = Instant::now();
                 if self.conns.is_empty() || now >= d {
                     break;
                 }
-                timeout = (d - now).as_millis().min(i32::MAX as u128) as i32 + 1;
+                let ms = (d - now).as_millis().min(i32::MAX as u128) as i32 + 1;
+                timeout = if timeout < 0 { ms } else { timeout.min(ms) };
             }
             // A client far behind holds the output back; one stuck too long is dropped.
             let now = Instant::now();
@@ -155,6 +169,7 @@ impl Shim {
             for (pfd, tok) in fds.iter().zip(toks.iter()) {
                 if pfd.revents != 0 {
                     self.dispatch(*tok, pfd.revents);
+                    trim_at.get_or_insert_with(|| Instant::now() + TRIM_AFTER_QUIET);
                 }
             }
             self.conns.retain(|c| !c.done());
@@ -530,8 +545,6 @@ impl Shim {
             }
         }
         self.status = Status::Running;
-        // Setting up is over: from here on the shim only moves bytes and waits.
-        crate::sys::trim_resident();
         Ok(())
     }
 

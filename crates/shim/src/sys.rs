@@ -125,27 +125,55 @@ pub fn set_recv_timeout(fd: RawFd, secs: i64) -> io::Result<()> {
 /// Gives back what setting up the container left resident and the shim will not touch
 /// again for a long time, so that each container's shim costs little memory for its whole
 /// life:
-/// - the page-table entries of every executable mapping (our code and the libraries'):
+/// - the clean file pages of every read-only mapping (our code and data, the libraries'):
 ///   most of it made the container (the runtime library, spec parsing) and will not run
-///   again. Code pages are never written, so dropping them loses nothing: the few the
-///   event loop uses fault back in from the page cache, which all shims share. Only
-///   `r-xp` mappings qualify; read-only data can hold relocated (written) pages.
+///   again. Only pages the kernel reports as file pages are dropped (pagemap bit 61): a
+///   relocated read-only page is a private copy and stays. The few pages the event loop
+///   uses fault back in from the page cache, which all shims share, one page at a time
+///   (MADV_RANDOM turns off the 64 KiB fault-around for these mappings).
 /// - the free memory of the heap (glibc keeps freed pages otherwise).
 pub fn trim_resident() {
-    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
-        for line in maps.lines() {
-            let mut f = line.split_whitespace();
-            let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
-            // offset, dev, inode, then a path: file-backed only ([vdso] and such are not).
-            let path = f.nth(3).unwrap_or("");
-            if perms != "r-xp" || !path.starts_with('/') {
+    use std::io::{Read, Seek, SeekFrom};
+    const PAGE: usize = 4096;
+    const PRESENT: u64 = 1 << 63;
+    const FILE_PAGE: u64 = 1 << 61;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(mut pagemap) = std::fs::File::open("/proc/self/pagemap") else { return };
+    let mut entries: Vec<u8> = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        // offset, dev, inode, then a path: file-backed only ([vdso] and such are not).
+        let path = f.nth(3).unwrap_or("");
+        if !(perms == "r-xp" || perms == "r--p") || !path.starts_with('/') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else { continue };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        let pages = (end - start) / PAGE;
+        entries.resize(pages * 8, 0);
+        if pagemap.seek(SeekFrom::Start((start / PAGE * 8) as u64)).is_err() || pagemap.read_exact(&mut entries).is_err() {
+            continue;
+        }
+        // SAFETY: advice on a mapping of this process; MADV_RANDOM changes only readahead.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM) };
+        let clean = |i: usize| {
+            let e = u64::from_ne_bytes(entries[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            e & PRESENT != 0 && e & FILE_PAGE != 0
+        };
+        let mut i = 0;
+        while i < pages {
+            if !clean(i) {
+                i += 1;
                 continue;
             }
-            let Some((a, b)) = range.split_once('-') else { continue };
-            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
-            // SAFETY: a private, never-written file mapping of this process: MADV_DONTNEED
-            // only unmaps its pages, which the next access maps again from the file.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+            let run = i;
+            while i < pages && clean(i) {
+                i += 1;
+            }
+            // SAFETY: these pages are unmodified page-cache pages of a private read-only
+            // mapping: dropping them loses nothing, the next access maps them again.
+            unsafe { libc::madvise((start + run * PAGE) as *mut libc::c_void, (i - run) * PAGE, libc::MADV_DONTNEED) };
         }
     }
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
