@@ -317,8 +317,10 @@ fn local_driver_writes_and_none_does_not() {
         if driver == "none" {
             assert!(!path.exists());
         } else {
-            let v: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
-            assert_eq!(v["log"], "hi\n");
+            // Docker's local records, not json-file lines.
+            let bytes = std::fs::read(&path).unwrap();
+            let (entry, used) = berth_shim::log_local::decode(&bytes).unwrap().expect("one whole record");
+            assert_eq!((entry.source.as_str(), entry.line.as_slice(), entry.partial, used), ("stdout", &b"hi"[..], false, bytes.len()));
         }
     }
     // A bad log option fails before a container exists.
