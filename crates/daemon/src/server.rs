@@ -13,6 +13,9 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::UnixListener;
 use tower::Layer;
 
+/// How often berthd gives back pages it holds but does not use ([`berth_runtime::sys::trim_resident`]).
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
@@ -95,6 +98,16 @@ pub async fn run(cfg: Config) -> Result<()> {
         tracing::info!("API listening on tcp://{addr} ({how})");
         servers.spawn(crate::tcp::serve(listener, tls.clone(), app.clone(), stop_rx.clone()));
     }
+
+    // Give back the pages start-up and past bursts of work left resident (code that
+    // will not run again soon, freed heap): an idle berthd holds only its working set.
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(TRIM_INTERVAL);
+        loop {
+            every.tick().await;
+            let _ = tokio::task::spawn_blocking(berth_runtime::sys::trim_resident).await;
+        }
+    });
 
     // SIGHUP: reload daemon.json's container defaults, as dockerd reloads its
     // reloadable keys.

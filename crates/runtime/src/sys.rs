@@ -436,3 +436,60 @@ pub fn geteuid() -> u32 {
     // SAFETY: no arguments, cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// Gives back what this process holds resident but will not touch again soon, so that a
+/// long-lived process (a shim beside its container, an idle berthd) costs only its
+/// working set:
+/// - the clean file pages of every read-only mapping (our code and data, the libraries'):
+///   in a shim most of it made the container and will not run again. Only pages the
+///   kernel reports as file pages are dropped (pagemap bit 61): a relocated read-only page
+///   is a private copy and stays. Pages still in use fault back in from the page cache,
+///   which all processes share (MADV_RANDOM asks for no read-around on these mappings).
+/// - the free memory of the heap (glibc keeps freed pages otherwise).
+pub fn trim_resident() {
+    use std::io::{Read, Seek, SeekFrom};
+    const PAGE: usize = 4096;
+    const PRESENT: u64 = 1 << 63;
+    const FILE_PAGE: u64 = 1 << 61;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(mut pagemap) = std::fs::File::open("/proc/self/pagemap") else { return };
+    let mut entries: Vec<u8> = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        // offset, dev, inode, then a path: file-backed only ([vdso] and such are not).
+        let path = f.nth(3).unwrap_or("");
+        if !(perms == "r-xp" || perms == "r--p") || !path.starts_with('/') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else { continue };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        let pages = (end - start) / PAGE;
+        entries.resize(pages * 8, 0);
+        if pagemap.seek(SeekFrom::Start((start / PAGE * 8) as u64)).is_err() || pagemap.read_exact(&mut entries).is_err() {
+            continue;
+        }
+        // SAFETY: advice on a mapping of this process; MADV_RANDOM changes only readahead.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM) };
+        let clean = |i: usize| {
+            let e = u64::from_ne_bytes(entries[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            e & PRESENT != 0 && e & FILE_PAGE != 0
+        };
+        let mut i = 0;
+        while i < pages {
+            if !clean(i) {
+                i += 1;
+                continue;
+            }
+            let run = i;
+            while i < pages && clean(i) {
+                i += 1;
+            }
+            // SAFETY: these pages are unmodified page-cache pages of a private read-only
+            // mapping: dropping them loses nothing, the next access maps them again.
+            unsafe { libc::madvise((start + run * PAGE) as *mut libc::c_void, (i - run) * PAGE, libc::MADV_DONTNEED) };
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+}

@@ -81,7 +81,7 @@ pub struct Shim {
     cgroup: Option<PathBuf>,
 }
 
-/// How long after a burst of work the shim gives its pages back ([`sys::trim_resident`]).
+/// How long after a burst of work the shim gives its pages back ([`berth_runtime::sys::trim_resident`]).
 const TRIM_AFTER_QUIET: Duration = Duration::from_secs(2);
 
 fn log_err(msg: &str) {
@@ -131,7 +131,7 @@ impl Shim {
             if let Some(t) = trim_at {
                 let now = Instant::now();
                 if now >= t {
-                    sys::trim_resident();
+                    berth_runtime::sys::trim_resident();
                     trim_at = None;
                 } else {
                     timeout = (t - now).as_millis().min(i32::MAX as u128) as i32 + 1;
