@@ -167,7 +167,7 @@ impl ImageStore {
                 if is_layer && !named_blob.as_ref().is_some_and(|d| self.content().has(d)) {
                     // A plain sha256 tar's diff id is its blob digest, computed here anyway.
                     let plain = compression == Compression::None && named_blob.as_ref().is_none_or(|d| d.algorithm() == Algorithm::Sha256);
-                    let (tee, copy) = tee::tee(source);
+                    let (mut tee, copy) = tee::tee(source);
                     let what = path.clone();
                     let handle = scope.spawn(move || {
                         if plain {
@@ -176,7 +176,6 @@ impl ImageStore {
                             self.layers().unpack_detached(copy, Some(compression), &what)
                         }
                     });
-                    let mut tee = tee;
                     let written = self.write_blob(&mut tee, named_blob, size, &path, staged);
                     tee.finish();
                     let d = written?;
