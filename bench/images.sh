@@ -15,8 +15,9 @@
 #   IMAGE_TAR=/var/tmp/anch-img.tar bash bench/images.sh   keep (or reuse) the image archive
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
-RUNS=${RUNS:-3}; IMAGE_MB=${IMAGE_MB:-500}; TAGS=${TAGS:-1000}
+RUNS=${RUNS:-3}; TAGS=${TAGS:-1000}
 . "$here/engines.sh"
+. "$here/big-image.sh"
 . "$pb/lib.sh"
 BENCH_LOG=${BENCH_LOG:-$work/bench.log}
 start_berthd
@@ -25,82 +26,7 @@ daemonless=()
 if command -v skopeo >/dev/null && command -v umoci >/dev/null; then daemonless=(skopeo+umoci)
 else echo "bench: skopeo+umoci skipped (apt-get install skopeo umoci)" >&2; fi
 
-# --- the image: five layers whose sizes add up to IMAGE_MB -------------------------------
-img=$work/img; archive=$work/image.tar
-mkdir -p "$img"
-mb() { echo $(( IMAGE_MB * $1 / 100 )); }
-make_layers() {
-  local l=$img/layers
-  mkdir -p "$l"/{1,2,3,4,5}
-  # 1: busybox (so that the image runs) and a few large random files (incompressible)
-  cp -a "$BB_ROOTFS/." "$l/1/"
-  mkdir -p "$l/1/opt/blobs"
-  for i in 1 2 3; do head -c $(( $(mb 30) * 1048576 / 3 )) /dev/urandom >"$l/1/opt/blobs/r$i.bin"; done
-  # 2: text (log-like lines)
-  mkdir -p "$l/2/var/log/app"
-  python3 - "$l/2/var/log/app" "$(mb 25)" <<'EOF'
-import os, random, sys
-d, mb = sys.argv[1], int(sys.argv[2])
-words = "alpha beta gamma delta request served user cache miss hit GET POST /api/v1/items status 200 404 500 ms".split()
-rnd = random.Random(7)
-for f in range(5):
-    with open(os.path.join(d, f"app{f}.log"), "w") as out:
-        n = 0
-        while n < mb * 1048576 // 5:
-            line = " ".join(rnd.choice(words) for _ in range(12)) + "\n"
-            out.write(line); n += len(line)
-EOF
-  # 3: many small files (metadata-bound): 20,000 files of 0.5-4 KiB in 200 directories
-  python3 - "$l/3/usr/share/many" "$(mb 10)" <<'EOF'
-import os, random, sys
-d, mb = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(11)
-budget = mb * 1048576
-i = 0
-while budget > 0 and i < 20000:
-    sub = os.path.join(d, f"d{i % 200:03d}")
-    os.makedirs(sub, exist_ok=True)
-    n = min(budget, rnd.randint(512, 4096))
-    with open(os.path.join(sub, f"f{i:05d}.txt"), "wb") as out:
-        out.write(rnd.randbytes(n // 2).hex()[:n].encode())
-    budget -= n; i += 1
-EOF
-  # 4: medium random files, with symlinks and a hard link
-  mkdir -p "$l/4/srv/data"
-  for i in $(seq 1 20); do head -c $(( $(mb 25) * 1048576 / 20 )) /dev/urandom >"$l/4/srv/data/part$i"; done
-  ln -s part1 "$l/4/srv/data/latest"; ln "$l/4/srv/data/part2" "$l/4/srv/data/part2.hard"
-  # 5: the rest, text again, plus a deletion of a lower file (a whiteout)
-  mkdir -p "$l/5/etc/app" "$l/5/opt/blobs"
-  { yes 'key = value # a configuration line that compresses well' || true; } | head -c $(( $(mb 10) * 1048576 )) >"$l/5/etc/app/big.conf"
-  : >"$l/5/opt/blobs/.wh.r3.bin"
-}
-make_archive() {
-  local l=$img/layers out=$img/archive diffs=() i d
-  mkdir -p "$out"
-  for i in 1 2 3 4 5; do
-    tar --numeric-owner --owner=0 --group=0 -C "$l/$i" -cf "$out/layer$i.tar" .
-    d=$(sha256sum "$out/layer$i.tar" | cut -d' ' -f1)
-    mkdir -p "$out/$d"; mv "$out/layer$i.tar" "$out/$d/layer.tar"
-    diffs+=("$d")
-  done
-  local ids; ids=$(printf '"sha256:%s",' "${diffs[@]}"); ids=${ids%,}
-  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[{"created_by":"bench layer 1"},{"created_by":"bench layer 2"},{"created_by":"bench layer 3"},{"created_by":"bench layer 4"},{"created_by":"bench layer 5"}]}' "$ids" >"$out/config.json"
-  local cfg; cfg=$(sha256sum "$out/config.json" | cut -d' ' -f1)
-  mv "$out/config.json" "$out/$cfg.json"
-  local layers; layers=$(printf '"%s/layer.tar",' "${diffs[@]}"); layers=${layers%,}
-  printf '[{"Config":"%s.json","RepoTags":["anch-img:latest"],"Layers":[%s]}]' "$cfg" "$layers" >"$out/manifest.json"
-  printf '{"anch-img":{"latest":"%s"}}' "${diffs[-1]}" >"$out/repositories"
-  tar -C "$out" -cf "$archive" .
-  rm -rf "$out" "$l"
-}
-if [[ -n ${IMAGE_TAR:-} && -s $IMAGE_TAR ]]; then
-  archive=$IMAGE_TAR; say "using $archive"
-else
-  say "making a ${IMAGE_MB} MB image of 5 layers"
-  make_layers
-  make_archive
-  if [[ -n ${IMAGE_TAR:-} ]]; then mv "$archive" "$IMAGE_TAR"; archive=$IMAGE_TAR; fi
-fi
+big_image_archive
 size_mb=$(( $(stat -c %s "$archive") / 1048576 ))
 echo "engines: $ENGINES${daemonless:+,${daemonless[*]}}; RUNS=$RUNS; archive ${size_mb} MB (5 layers, uncompressed as docker save writes them)"
 

@@ -4,6 +4,7 @@
 mod commands;
 mod create_opts;
 mod jsonfmt;
+mod progress;
 mod streams;
 mod table;
 mod template;

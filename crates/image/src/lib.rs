@@ -31,6 +31,7 @@ pub mod snapshot;
 pub mod changes;
 pub mod store;
 pub mod archive;
+pub mod tee;
 pub mod tree_tar;
 
 pub use store::ImageStore;

@@ -1,18 +1,21 @@
 //! `docker pull`: resolve the reference to one platform's manifest, download config and
 //! layers (bounded parallelism, each streamed into the content store and verified,
-//! resumed with Range after a broken connection, skipped when already present), unpack
-//! each layer as soon as it and the ones below it are in, then record and tag the image
-//! in one transaction. A failure before that records nothing: what is left is verified,
+//! resumed with Range after a broken connection, skipped when already present), each
+//! layer unpacked while it downloads, then placed in its chain, recorded and tagged in
+//! one transaction. A failure before that records nothing: what is left is verified,
 //! unreferenced blobs and layers, which the next pull reuses and gc reclaims.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use berth_image::config::{diff_ids, parse_config, MAX_CONFIG_SIZE};
+use berth_image::digest::Algorithm;
+use berth_image::layer::Detached;
 use berth_image::manifest::{layers as manifest_layers, Manifest};
 use berth_image::media_type::Compression;
 use berth_image::platform::{select_manifest, Platform};
+use berth_image::tee;
 use berth_image::{Digest, ImageStore, Reference};
 
 use crate::credentials::Credentials;
@@ -46,8 +49,8 @@ pub struct PullOutcome {
 
 /// One layer to fetch.
 struct LayerJob {
-    index: usize,
     digest: Digest,
+    compression: Compression,
     size: u64,
 }
 
@@ -111,21 +114,21 @@ impl Registry {
         }
 
         let mut jobs = VecDeque::new();
-        for (index, (digest, _, size)) in layers.iter().cloned().enumerate() {
+        for (digest, compression, size) in layers.iter().cloned() {
             let id = short_id(&digest);
             if store.content().has(&digest) {
                 progress(Progress::layer(&id, "Already exists"));
-            } else {
+            } else if !jobs.iter().any(|j: &LayerJob| j.digest == digest) {
                 progress(Progress::layer(&id, "Pulling fs layer"));
-                jobs.push_back(LayerJob { index, digest, size });
+                jobs.push_back(LayerJob { digest, compression, size });
             }
         }
         for j in jobs.iter().skip(self.transport.options().max_concurrent_downloads.max(1)) {
             progress(Progress::layer(&short_id(&j.digest), "Waiting"));
         }
-        self.download_and_unpack(store, &repo, jobs, &layers, &diffs, &what, progress)?;
+        let unpacked = self.download_unpacking(store, &repo, jobs, &what, progress)?;
 
-        let image_id = store.register_manifest(&image_manifest.bytes, &tags)?;
+        let image_id = store.register_manifest_unpacked(&image_manifest.bytes, &tags, unpacked)?;
         store.add_repo_digest(&image_id, &reference.repository().with_digest(top.digest.clone()))?;
         if let Some(sources) = &self.sources {
             for (d, _, _) in &layers {
@@ -138,85 +141,92 @@ impl Registry {
         Ok(PullOutcome { image_id, digest: top.digest, manifest_digest: image_manifest.digest, up_to_date: false })
     }
 
-    /// Downloads `jobs` on a few threads while this one unpacks layers in order as soon
-    /// as each and all below it are present.
-    #[allow(clippy::too_many_arguments)]
-    fn download_and_unpack(
+    /// Downloads `jobs` on a few threads, each layer unpacked (detached, into a temp dir
+    /// of the layer store) while its bytes arrive; returns the unpacks by blob digest for
+    /// the store to verify against the diff ids and place in order. The first error wins.
+    fn download_unpacking(
         &self,
         store: &ImageStore,
         repo: &Repo,
         jobs: VecDeque<LayerJob>,
-        layers: &[(Digest, Compression, u64)],
-        diffs: &[Digest],
         what: &str,
         progress: &ProgressFn,
-    ) -> Result<()> {
+    ) -> Result<HashMap<Digest, Detached>> {
         let workers = self.transport.options().max_concurrent_downloads.max(1).min(jobs.len().max(1));
         let queue = Mutex::new(jobs);
-        let abort = AtomicBool::new(false);
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Result<()>)>();
-        let mut present: Vec<bool> = layers.iter().map(|(d, _, _)| store.content().has(d)).collect();
-        std::thread::scope(|scope| -> Result<()> {
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let unpacked: Mutex<HashMap<Digest, Detached>> = Mutex::new(HashMap::new());
+        std::thread::scope(|scope| {
             for _ in 0..workers {
-                let done_tx = done_tx.clone();
-                let (queue, abort) = (&queue, &abort);
-                scope.spawn(move || loop {
-                    if abort.load(Ordering::Relaxed) {
+                scope.spawn(|| loop {
+                    if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
                         return;
                     }
                     let Some(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { return };
-                    let id = short_id(&job.digest);
-                    let last = AtomicU64::new(0);
-                    let on_bytes = |n: u64| {
-                        // Docker sends a line every few hundred KiB, not per read.
-                        let prev = last.load(Ordering::Relaxed);
-                        if n - prev >= 256 << 10 || n == job.size {
-                            last.store(n, Ordering::Relaxed);
-                            progress(Progress::bytes(&id, "Downloading", n, job.size));
+                    match self.fetch_layer(store, repo, &job, what, progress) {
+                        Ok(d) => {
+                            unpacked.lock().unwrap_or_else(|p| p.into_inner()).insert(job.digest, d);
                         }
-                    };
-                    progress(Progress::bytes(&id, "Downloading", 0, job.size));
-                    let r = self.fetch_blob(store, repo, &job.digest, job.size, &on_bytes);
-                    if r.is_ok() {
-                        progress(Progress::layer(&id, "Verifying Checksum"));
-                        progress(Progress::layer(&id, "Download complete"));
-                    }
-                    let failed = r.is_err();
-                    let _ = done_tx.send((job.index, r));
-                    if failed {
-                        return;
+                        Err(e) => {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            return;
+                        }
                     }
                 });
             }
-            drop(done_tx);
-            let result = (|| -> Result<()> {
-                let mut parent: Option<Digest> = None;
-                for (i, ((digest, compression, size), diff_id)) in layers.iter().zip(diffs).enumerate() {
-                    while !present[i] {
-                        match done_rx.recv() {
-                            Ok((j, Ok(()))) => present[j] = true,
-                            Ok((_, Err(e))) => return Err(e),
-                            Err(_) => return Err(Error::protocol(repo.session.domain.as_str(), format!("download of {digest} stopped"))),
-                        }
-                    }
-                    let chain = berth_image::layer::chain_id(parent.as_ref(), diff_id);
-                    let id = short_id(digest);
-                    if !store.layers().has(&chain) {
-                        progress(Progress::bytes(&id, "Extracting", 0, *size));
-                        let blob = store.content().open_blob(digest)?;
-                        store.layers().unpack(parent.as_ref(), Some(diff_id), blob, Some(*compression), &format!("{digest} of {what}"))?;
-                        progress(Progress::bytes(&id, "Extracting", *size, *size));
-                        progress(Progress::layer(&id, "Pull complete"));
-                    }
-                    parent = Some(chain);
-                }
-                Ok(())
-            })();
-            if result.is_err() {
-                abort.store(true, Ordering::Relaxed);
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(unpacked.into_inner().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    /// Streams one layer blob into the content store (hashed, resumed with Range) and,
+    /// through a tee, into an unpack on a second thread, so the layer is unpacked when
+    /// its last byte has arrived.
+    fn fetch_layer(&self, store: &ImageStore, repo: &Repo, job: &LayerJob, what: &str, progress: &ProgressFn) -> Result<Detached> {
+        let id = short_id(&job.digest);
+        let last = AtomicU64::new(0);
+        let on_bytes = |n: u64| {
+            // Docker sends a line every few hundred KiB, not per read.
+            let prev = last.load(Ordering::Relaxed);
+            if n - prev >= 256 << 10 || n == job.size {
+                last.store(n, Ordering::Relaxed);
+                progress(Progress::bytes(&id, "Downloading", n, job.size));
             }
-            result
-        })
+        };
+        progress(Progress::bytes(&id, "Downloading", 0, job.size));
+        let failure = Mutex::new(None);
+        let reader = ResumingReader::new(repo, &job.digest, job.size, self.transport.options().download_retries, &failure, &on_bytes);
+        // A plain sha256 tar's diff id is its digest, which the content store computes.
+        let plain = job.compression == Compression::None && job.digest.algorithm() == Algorithm::Sha256;
+        let layer_what = format!("{} of {what}", job.digest);
+        let (written, unpacked) = std::thread::scope(|scope| {
+            let (mut tee, copy) = tee::tee(reader);
+            let unpack = scope.spawn(|| {
+                if plain {
+                    store.layers().unpack_detached_unhashed(copy, &layer_what)
+                } else {
+                    store.layers().unpack_detached(copy, Some(job.compression), &layer_what)
+                }
+            });
+            let written = store.content().write(&mut tee, &job.digest, Some(job.size));
+            tee.finish();
+            let unpacked = unpack.join().map_err(|_| Error::protocol(repo.session.domain.as_str(), format!("unpacking {layer_what}: the unpack thread panicked")));
+            (written, unpacked)
+        });
+        if let Err(e) = written {
+            return Err(failure.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or(Error::Image(e)));
+        }
+        progress(Progress::layer(&id, "Verifying Checksum"));
+        progress(Progress::layer(&id, "Download complete"));
+        let mut detached = unpacked??;
+        if plain {
+            detached.diff_id = job.digest.clone();
+        }
+        progress(Progress::bytes(&id, "Extracting", job.size, job.size));
+        progress(Progress::layer(&id, "Pull complete"));
+        Ok(detached)
     }
 
     /// Streams one blob into the content store, hashing as it goes; resumes with Range.

@@ -5,6 +5,10 @@
 //!
 //! One small file per blob, `<dir>/<algorithm>/<hex>`, one repository name a line;
 //! appends are single `write(2)`s of a whole line, so concurrent writers do not tear.
+//!
+//! It also remembers what an uncompressed layer became when a push gzipped it
+//! (`<dir>/gzip/<algorithm>/<hex>`: `digest size`), so pushing the layer again (another
+//! tag, another repository) asks the registry for that blob instead of compressing anew.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +60,30 @@ impl BlobSources {
         }
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
             let _ = f.write_all(format!("{repository}\n").as_bytes());
+        }
+    }
+
+    fn gzip_path(&self, d: &Digest) -> PathBuf {
+        self.dir.join("gzip").join(d.algorithm().as_str()).join(d.hex())
+    }
+
+    /// The gzip blob (digest, size) a push made of the uncompressed blob `d`, if any.
+    pub fn gzipped(&self, d: &Digest) -> Option<(Digest, u64)> {
+        let text = std::fs::read_to_string(self.gzip_path(d)).ok()?;
+        let (digest, size) = text.trim().split_once(' ')?;
+        Some((Digest::parse(digest).ok()?, size.parse().ok()?))
+    }
+
+    /// Records that the uncompressed blob `d` gzips to `gz` of `size` bytes. Best effort,
+    /// written whole then renamed, so a reader never sees half a record.
+    pub fn set_gzipped(&self, d: &Digest, gz: &Digest, size: u64) {
+        let path = self.gzip_path(d);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, format!("{gz} {size}\n")).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
         }
     }
 }

@@ -7,6 +7,15 @@ use berth_image::{Digest, Reference};
 use berth_registry::{BlobSources, Credentials, Error, PullOptions, PushOptions, Registry, RegistryOptions};
 use common::*;
 
+/// The layer digests of a manifest as the registry serves it.
+fn pushed_layers(reg: &TestRegistry, repo: &str, tag: &str) -> Vec<Digest> {
+    let m: serde_json::Value = serde_json::from_reader(
+        ureq::get(&format!("http://{}/v2/{repo}/manifests/{tag}", reg.addr)).header("Accept", "application/vnd.oci.image.manifest.v1+json").call().unwrap().into_body().into_reader(),
+    )
+    .unwrap();
+    m["layers"].as_array().unwrap().iter().map(|l| Digest::parse(l["digest"].as_str().unwrap()).unwrap()).collect()
+}
+
 fn basic(user: &str, password: &str) -> Credentials {
     Credentials::Basic { username: user.into(), password: password.into() }
 }
@@ -18,22 +27,38 @@ fn push_then_pull_into_a_fresh_store_by_tag_and_digest() {
     let src = open_store(src_dir.path());
     let layers = [layer_tar(&[("etc/base", b"base layer\n".to_vec())]), layer_tar(&[("app/data", noise(1, 300_000))])];
     let target = reg.reference("team/app:1");
-    let (id, _) = make_image(&src, &target.to_string(), &layers, "amd64");
-    let client = client();
+    let (id, local_manifest) = make_image(&src, &target.to_string(), &layers, "amd64");
+    // As berthd has it: remembering what each plain layer gzipped to.
+    let client = Registry::new(RegistryOptions::default()).with_blob_sources(BlobSources::new(src_dir.path().join("sources")));
 
     let progress = Collected::default();
     let pushed = client.push(&src, &target, &PushOptions::default(), &progress.sink()).unwrap();
+    // The plain tar layers went gzipped, as Docker sends them; the config is the same.
+    let remote: serde_json::Value = serde_json::from_reader(
+        ureq::get(&format!("http://{}/v2/team/app/manifests/1", reg.addr)).header("Accept", "application/vnd.oci.image.manifest.v1+json").call().unwrap().into_body().into_reader(),
+    )
+    .unwrap();
+    let local: serde_json::Value = serde_json::from_slice(&local_manifest).unwrap();
+    assert_eq!(remote["config"], local["config"]);
+    for (i, l) in remote["layers"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        let blob = ureq::get(&format!("http://{}/v2/team/app/blobs/{}", reg.addr, l["digest"].as_str().unwrap())).call().unwrap().into_body().read_to_vec().unwrap();
+        assert_eq!(blob.len() as u64, l["size"].as_u64().unwrap());
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut plain).unwrap();
+        assert_eq!(plain, layers[i], "layer {i} gunzips to the local tar");
+    }
     assert!(progress.has(&format!("1: digest: {} size: {}", pushed.digest, pushed.size)), "{:?}", progress.statuses());
     assert!(progress.has("Pushed"));
     assert_eq!(progress.statuses()[0], format!("The push refers to repository [{}]", target.repository().name()));
     let aux = progress.0.lock().unwrap().iter().find_map(|p| p.aux.clone()).expect("aux line");
     assert_eq!(aux["Digest"], pushed.digest.to_string());
 
-    // Pushing again sends nothing.
+    // Pushing again sends nothing and compresses nothing: what each layer became is known.
     let again = Collected::default();
     let pushed2 = client.push(&src, &target, &PushOptions::default(), &again.sink()).unwrap();
     assert_eq!(pushed2.digest, pushed.digest);
-    assert!(again.has("Layer already exists") && !again.has("Pushed"), "{:?}", again.statuses());
+    assert!(again.has("Layer already exists") && !again.has("Pushed") && !again.has("Pushing"), "{:?}", again.statuses());
 
     let dst_dir = tempfile::tempdir().unwrap();
     let dst = open_store(dst_dir.path());
@@ -67,6 +92,11 @@ fn push_then_pull_into_a_fresh_store_by_tag_and_digest() {
     assert_eq!(p.image_id, id);
     assert_eq!(third.resolve(&by_digest.to_string()).unwrap(), id);
     assert!(third.get(&id).unwrap().repo_tags.is_empty(), "a digest pull tags nothing");
+    // A pulled image goes back as it came: its gzip blobs as they are, same manifest.
+    third.tag(&id.to_string(), &reg.reference("team/copy:1").to_string()).unwrap();
+    let copied = client.push(&third, &reg.reference("team/copy:1"), &PushOptions::default(), &|_| {}).unwrap();
+    assert_eq!(copied.digest, pushed.digest);
+    assert!(std::fs::read_dir(third_dir.path().join("layers")).map(|d| d.flatten().all(|e| !e.file_name().to_string_lossy().starts_with(".tmp-"))).unwrap_or(true));
 
     // Remote inspection.
     let info = client.distribution(&target, Credentials::Anonymous).unwrap();
@@ -192,13 +222,13 @@ fn index_pull_selects_the_platform() {
     let mut ids = Vec::new();
     for (arch, variant) in [("amd64", None), ("arm64", Some("v8")), ("s390x", None)] {
         let r = reg.reference(&format!("multi/app:{arch}"));
-        let (id, manifest) = make_image(&store, &r.to_string(), &[layer_tar(&[("arch", arch.as_bytes().to_vec())])], arch);
+        let (id, _) = make_image(&store, &r.to_string(), &[layer_tar(&[("arch", arch.as_bytes().to_vec())])], arch);
         let pushed = client.push(&store, &r, &PushOptions::default(), &|_| {}).unwrap();
         let mut platform = serde_json::json!({"os": "linux", "architecture": arch});
         if let Some(v) = variant {
             platform["variant"] = v.into();
         }
-        entries.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": pushed.digest.to_string(), "size": manifest.len(), "platform": platform}));
+        entries.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": pushed.digest.to_string(), "size": pushed.size, "platform": platform}));
         ids.push(id);
     }
     let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
@@ -243,10 +273,10 @@ fn bad_input_gives_clear_errors_and_no_partial_image() {
     // A registry that serves a layer whose bytes do not match its digest.
     let target = reg.reference("corrupt/app:1");
     let layer = layer_tar(&[("f", noise(5, 50_000))]);
-    let layer_digest = Digest::sha256_of(&layer);
     make_image(&store, &target.to_string(), std::slice::from_ref(&layer), "amd64");
     client.push(&store, &target, &PushOptions::default(), &|_| {}).unwrap();
-    let mut bad = layer.clone();
+    let layer_digest = pushed_layers(&reg, "corrupt/app", "1")[0].clone();
+    let mut bad = std::fs::read(reg.blob_data(&layer_digest)).unwrap();
     bad[1000] ^= 0xff;
     std::fs::write(reg.blob_data(&layer_digest), &bad).unwrap();
     let fresh_dir = tempfile::tempdir().unwrap();
@@ -263,4 +293,135 @@ fn bad_input_gives_clear_errors_and_no_partial_image() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let e = client.pull(&fresh, &Reference::parse(&format!("{dead}/x:1")).unwrap(), &PullOptions::default(), &|_| {}).unwrap_err();
     assert!(e.to_string().contains(&dead.to_string()), "{e}");
+}
+
+/// A veth pair of the test's own with a private address on one end, so that the registry
+/// is reached at an address that is not loopback (loopback registries are insecure: TLS
+/// unverified). Traffic to a local address stays on the host.
+struct DummyLink {
+    name: String,
+    ip: String,
+}
+
+impl DummyLink {
+    fn add() -> DummyLink {
+        let n = std::process::id() % 10_000;
+        let name = format!("brt{n}");
+        let ip = format!("10.254.{}.{}", n / 250 % 250, n % 250 + 1);
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("ip").args(args).status().expect("ip (iproute2)");
+            assert!(st.success(), "ip {args:?}");
+        };
+        run(&["link", "add", &name, "type", "veth", "peer", "name", &format!("{name}p")]);
+        let link = DummyLink { name, ip };
+        run(&["addr", "add", &format!("{}/32", link.ip), "dev", &link.name]);
+        run(&["link", "set", &link.name, "up"]);
+        link
+    }
+}
+
+impl Drop for DummyLink {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.name]).status();
+    }
+}
+
+/// A CA; a server certificate for `ip` and a client certificate, both signed by it.
+fn make_certs(dir: &std::path::Path, ip: &str) {
+    let script = format!(
+        r#"set -e
+req() {{ openssl req "$@" 2>/dev/null; }}
+req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=berth-test-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+printf 'subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n' > server.ext
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+for who in server client; do
+  req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $who-key.pem -out $who.csr -subj /CN=$who
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out $who.pem -days 2 -extfile $who.ext 2>/dev/null
+done
+"#
+    );
+    let st = std::process::Command::new("bash").arg("-c").arg(script).current_dir(dir).status().expect("bash");
+    assert!(st.success(), "making certificates with openssl failed");
+}
+
+#[test]
+fn tls_with_a_ca_and_client_certificate_from_certs_d() {
+    let link = DummyLink::add();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), &link.ip);
+    let p = |f: &str| certs.path().join(f).display().to_string();
+    // The registry demands a client certificate the test CA signed.
+    let tls = format!("  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n", p("server.pem"), p("server-key.pem"), p("ca.pem"));
+    let reg = TestRegistry::start_on(&link.ip, Auth::None, &tls);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let target = reg.reference("tls/app:1");
+    let (id, _) = make_image(&store, &target.to_string(), &[layer_tar(&[("f", noise(4, 20_000))])], "amd64");
+    let certs_d = dir.path().join("certs.d");
+    let host_dir = certs_d.join(&reg.addr);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let with_certs_d = || Registry::new(RegistryOptions { certs_dir: Some(certs_d.clone()), ..Default::default() });
+
+    // Not loopback, not listed insecure: the server's certificate must verify.
+    let e = with_certs_d().push(&store, &target, &PushOptions::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains(&reg.addr) && e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    // The CA in certs.d: the server verifies, but we have no client certificate yet.
+    std::fs::copy(p("ca.pem"), host_dir.join("ca.crt")).unwrap();
+    let e = with_certs_d().push(&store, &target, &PushOptions::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains(&reg.addr), "{e}");
+
+    // A key without its certificate is named.
+    std::fs::copy(p("client-key.pem"), host_dir.join("client.key")).unwrap();
+    let e = with_certs_d().push(&store, &target, &PushOptions::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("missing client certificate client.cert"), "{e}");
+
+    // The whole layout: push and pull.
+    std::fs::copy(p("client.pem"), host_dir.join("client.cert")).unwrap();
+    with_certs_d().push(&store, &target, &PushOptions::default(), &|_| {}).unwrap();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = open_store(fresh_dir.path());
+    assert_eq!(with_certs_d().pull(&fresh, &target, &PullOptions::default(), &|_| {}).unwrap().image_id, id);
+
+    // Listed insecure, the CA is not needed (verification is off), the client cert still is.
+    std::fs::remove_file(host_dir.join("ca.crt")).unwrap();
+    let insecure = Registry::new(RegistryOptions { certs_dir: Some(certs_d.clone()), insecure_registries: vec![reg.addr.clone()], ..Default::default() });
+    let other_dir = tempfile::tempdir().unwrap();
+    assert_eq!(insecure.pull(&open_store(other_dir.path()), &target, &PullOptions::default(), &|_| {}).unwrap().image_id, id);
+}
+
+#[test]
+fn skopeo_copies_what_berth_pushed_and_berth_pulls_what_skopeo_pushed() {
+    let reg = TestRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let layers = [layer_tar(&[("etc/one", b"one\n".to_vec())]), layer_tar(&[("opt/two", noise(2, 100_000))])];
+    let target = reg.reference("interop/berth:1");
+    let (id, _) = make_image(&store, &target.to_string(), &layers, "amd64");
+    client().push(&store, &target, &PushOptions::default(), &|_| {}).unwrap();
+
+    // skopeo reads berth's push into an OCI layout, with the same config (image id).
+    let layout = dir.path().join("layout");
+    let skopeo = |args: &[&str]| {
+        let out = std::process::Command::new("skopeo").args(args).output().expect("skopeo (apt-get install skopeo)");
+        assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    skopeo(&["copy", "-q", "--src-tls-verify=false", &format!("docker://{target}"), &format!("oci:{}:copy", layout.display())]);
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&skopeo(&["inspect", "--config", &format!("oci:{}:copy", layout.display())])).unwrap();
+    let diffs: Vec<String> = inspect["rootfs"]["diff_ids"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
+    assert_eq!(diffs, layers.iter().map(|l| Digest::sha256_of(l).to_string()).collect::<Vec<_>>());
+
+    // skopeo pushes that layout under another name (its own manifest); berth pulls it.
+    let theirs = reg.reference("interop/skopeo:1");
+    skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:copy", layout.display()), &format!("docker://{theirs}")]);
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = open_store(fresh_dir.path());
+    let p = client().pull(&fresh, &theirs, &PullOptions::default(), &|_| {}).unwrap();
+    assert_eq!(p.image_id, id);
+    fresh.check(true).unwrap();
+    let rec = fresh.get(&id).unwrap();
+    assert_eq!(std::fs::read(fresh.layers().diff_dir(&rec.chain_ids[1]).join("opt/two")).unwrap(), noise(2, 100_000));
 }

@@ -194,21 +194,12 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
     print_messages(resp)
 }
 
-/// Prints a JSON message stream as docker's CLI does without a terminal.
+/// Prints a JSON message stream as docker's CLI does (live layer lines on a terminal).
 fn print_messages(resp: berth_api::client::Response) -> CmdResult {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    resp.json_messages(|m: &JsonMessage| {
-        if let Some(s) = &m.stream {
-            let _ = out.write_all(s.as_bytes());
-        } else if let Some(s) = &m.status {
-            let line = match &m.id {
-                Some(id) => format!("{id}: {s}"),
-                None => s.clone(),
-            };
-            let _ = writeln!(out, "{line}");
-        }
-    })?;
+    let terminal = super::is_tty(1);
+    let width = crate::tty::size(1).map(|(_, cols)| cols).unwrap_or(200);
+    let mut display = crate::progress::Display::new(io::stdout().lock(), terminal, width);
+    resp.json_messages(|m: &JsonMessage| display.show(m))?;
     Ok(())
 }
 

@@ -67,25 +67,16 @@ fn canonical(image: &str) -> String {
     }
 }
 
-/// Prints progress messages: one line per status change (byte counts only on a TTY,
-/// where docker would draw bars).
+/// Draws progress messages as docker does (live per-layer lines on a terminal, status
+/// changes elsewhere), nothing if `quiet`.
 fn printer(quiet: bool) -> impl FnMut(&JsonMessage) {
-    let tty = is_tty(1);
+    let terminal = is_tty(1);
+    let width = crate::tty::size(1).map(|(_, cols)| cols).unwrap_or(200);
+    let mut display = crate::progress::Display::new(std::io::stdout(), terminal, width);
     move |m: &JsonMessage| {
-        if quiet {
-            return;
+        if !quiet {
+            display.show(m);
         }
-        let Some(status) = &m.status else { return };
-        let counting = matches!(status.as_str(), "Downloading" | "Extracting" | "Pushing");
-        if counting && !tty {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        let _ = match (&m.id, &m.progress) {
-            (Some(id), Some(p)) if counting => writeln!(out, "{id}: {status} {p}"),
-            (Some(id), _) => writeln!(out, "{id}: {status}"),
-            (None, _) => writeln!(out, "{status}"),
-        };
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::Read;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::tee;
+use crate::tee;
 use super::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_JSON};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};

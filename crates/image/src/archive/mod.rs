@@ -5,7 +5,6 @@
 
 mod load;
 mod save;
-mod tee;
 
 pub use load::LoadReport;
 

@@ -175,7 +175,7 @@ impl LayerStore {
     /// [`LayerStore::unpack_detached`] of an uncompressed layer tar whose digest (its
     /// diff id) the caller computes anyway while storing the blob: the stream is not
     /// hashed twice. The caller sets [`Detached::diff_id`] before adopting it.
-    pub(crate) fn unpack_detached_unhashed(&self, reader: impl Read, what: &str) -> Result<Detached> {
+    pub fn unpack_detached_unhashed(&self, reader: impl Read, what: &str) -> Result<Detached> {
         self.detached(|diff| unpack::unpack_plain_unhashed(diff, reader, what).map(|size| (Digest::sha256_of(b""), size)))
     }
 

@@ -368,13 +368,9 @@ impl ImageStore {
     }
 
     /// Verifies a manifest's config and layers and unpacks the layers; nothing is
-    /// recorded yet. `what` names the image in errors.
-    pub(crate) fn prepare(&self, manifest_digest: &Digest, manifest: &ImageManifest, tags: Vec<Reference>, what: &str) -> Result<Prepared> {
-        self.prepare_with(manifest_digest, manifest, tags, what, &mut HashMap::new())
-    }
-
-    /// [`ImageStore::prepare`] with layers already unpacked, by blob digest (a load
-    /// unpacks them while they stream in); the missing ones are unpacked in parallel.
+    /// recorded yet. `what` names the image in errors. Layers already unpacked are given
+    /// by blob digest (a load or pull unpacks them while they stream in); the missing
+    /// ones are unpacked in parallel.
     pub(crate) fn prepare_with(
         &self,
         manifest_digest: &Digest,
@@ -512,15 +508,26 @@ impl ImageStore {
         self.register_manifest_as(manifest_bytes, tags, false)
     }
 
+    /// [`ImageStore::register_manifest`] with layers the caller already unpacked (by blob
+    /// digest; a pull unpacks each while it downloads). Each is checked against the
+    /// config's diff id before it is placed; unused ones are dropped, so removed.
+    pub fn register_manifest_unpacked(&self, manifest_bytes: &[u8], tags: &[Reference], mut unpacked: HashMap<Digest, Detached>) -> Result<Digest> {
+        self.register_with(manifest_bytes, tags, false, &mut unpacked)
+    }
+
     /// [`ImageStore::register_manifest`], recording whether the image is a builder step's.
     pub(crate) fn register_manifest_as(&self, manifest_bytes: &[u8], tags: &[Reference], intermediate: bool) -> Result<Digest> {
+        self.register_with(manifest_bytes, tags, intermediate, &mut HashMap::new())
+    }
+
+    fn register_with(&self, manifest_bytes: &[u8], tags: &[Reference], intermediate: bool, unpacked: &mut HashMap<Digest, Detached>) -> Result<Digest> {
         let what = tags.first().map(|t| t.familiar()).unwrap_or_else(|| "image".into());
         let Manifest::Image(m) = Manifest::parse(manifest_bytes, None, &what)? else {
             return Err(Error::json(format!("manifest of {what}"), "an index, not an image manifest: select a platform first"));
         };
         let manifest_digest = self.content.write_bytes(manifest_bytes)?;
         let tags = tags.iter().map(|t| t.clone().with_default_tag()).collect();
-        let mut p = self.prepare(&manifest_digest, &m, tags, &what)?;
+        let mut p = self.prepare_with(&manifest_digest, &m, tags, &what, unpacked)?;
         p.intermediate = intermediate && p.tags.is_empty();
         let id = p.id.clone();
         self.commit(&[p])?;

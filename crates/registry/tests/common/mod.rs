@@ -34,9 +34,17 @@ fn free_port() -> u16 {
 
 impl TestRegistry {
     pub fn start(auth: Auth) -> TestRegistry {
+        Self::start_on("127.0.0.1", auth, "")
+    }
+
+    /// A registry on `ip` (a random port), with extra `http:` settings (indented by 2).
+    pub fn start_on(ip: &str, auth: Auth, http_extra: &str) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let port = {
+            let l = TcpListener::bind((ip, 0)).unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("{ip}:{port}");
         let auth_yaml = match &auth {
             Auth::None => String::new(),
             Auth::Htpasswd { user, password } => {
@@ -51,7 +59,7 @@ impl TestRegistry {
             ),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{http_extra}{auth_yaml}",
             dir.path().join("storage").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();

@@ -1,8 +1,8 @@
-//! Unpacking a layer while its blob is still streaming into the content store: the blob
-//! writer reads through a [`Tee`] that hands each chunk to a [`ChannelReader`] the unpack
-//! thread consumes. The channel is bounded, so the slower side sets the pace and memory
-//! stays at a few chunks; if the unpacker gives up (not a tar after all), the writer
-//! carries on alone.
+//! Unpacking a layer while its blob is still streaming into the content store (a load, a
+//! pull): the blob writer reads through a [`Tee`] that hands each chunk to a
+//! [`ChannelReader`] the unpack thread consumes. The channel is bounded, so the slower
+//! side sets the pace and memory stays at a few chunks; if the unpacker gives up (not a
+//! tar after all), the writer carries on alone.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -13,14 +13,14 @@ const CHUNK: usize = 256 * 1024;
 const DEPTH: usize = 8;
 
 /// A reader that also copies everything read into a channel.
-pub(super) struct Tee<R> {
+pub struct Tee<R> {
     inner: R,
     tx: Option<SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
 }
 
 /// A tee over `inner` and the reader of its copy.
-pub(super) fn tee<R: Read>(inner: R) -> (Tee<R>, ChannelReader) {
+pub fn tee<R: Read>(inner: R) -> (Tee<R>, ChannelReader) {
     let (tx, rx) = sync_channel(DEPTH);
     (Tee { inner, tx: Some(tx), buf: Vec::with_capacity(CHUNK) }, ChannelReader { rx, cur: Vec::new(), pos: 0 })
 }
@@ -37,7 +37,7 @@ impl<R> Tee<R> {
     }
 
     /// Hands over what is buffered and closes the copy (its reader then sees the end).
-    pub(super) fn finish(mut self) {
+    pub fn finish(mut self) {
         if !self.buf.is_empty() {
             self.send();
         }
@@ -58,7 +58,7 @@ impl<R: Read> Read for Tee<R> {
 }
 
 /// Reads what a [`Tee`] copied; the end of the stream is the tee's `finish` (or drop).
-pub(super) struct ChannelReader {
+pub struct ChannelReader {
     rx: Receiver<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
