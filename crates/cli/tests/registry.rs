@@ -105,6 +105,46 @@ fn push_remove_then_run_pulls_it_back() {
 }
 
 #[test]
+fn all_tags_push_and_pull_with_events() {
+    let reg = Registry::start(None);
+    let d = Daemon::start();
+    let cfg = d.dir.path().join("docker-config");
+    let repo = format!("{}/e2e/many", reg.addr);
+    import_busybox(&d, &cfg, &format!("{repo}:one"));
+    ok(berth(&d, &cfg, &["tag", &format!("{repo}:one"), &format!("{repo}:two")], None));
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+
+    // A tag with -a is refused, as docker does; -a pushes both tags.
+    assert!(!berth(&d, &cfg, &["push", "-a", &format!("{repo}:one")], None).status.success());
+    let out = ok(berth(&d, &cfg, &["push", "--all-tags", &repo], None));
+    assert!(out.contains("one: digest: sha256:") && out.contains("two: digest: sha256:"), "{out}");
+
+    ok(berth(&d, &cfg, &["rmi", &format!("{repo}:one"), &format!("{repo}:two")], None));
+    let out = ok(berth(&d, &cfg, &["pull", "-a", &repo], None));
+    assert!(out.contains("one: Pulling from e2e/many") && out.contains("two: Pulling from e2e/many"), "{out}");
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    let images = ok(berth(&d, &cfg, &["images", "--format", "{{.Tag}}", &repo], None));
+    let mut tags: Vec<&str> = images.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["one", "two"]);
+
+    // dockerd's image events for each pushed and pulled tag.
+    // A second ahead: events ends then, having replayed what happened.
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
+    let events = ok(berth(&d, &cfg, &["events", "--since", &start, "--until", &until, "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}"], None));
+    for want in ["push", "pull"] {
+        for tag in ["one", "two"] {
+            let line = format!("{want} {repo}:{tag}");
+            assert!(events.lines().any(|l| l == line), "{line} missing in:\n{events}");
+        }
+    }
+    // A repository with no tags at the registry is a clear error.
+    let o = berth(&d, &cfg, &["pull", "-a", &format!("{}/e2e/none", reg.addr)], None);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("e2e/none"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn login_logout_with_htpasswd() {
     let reg = Registry::start(Some(("alice", "s3cret")));
     let d = Daemon::start();

@@ -130,6 +130,12 @@ mod client {
             }
         }
 
+        /// The tags of a repository on its registry (`pull --all-tags`).
+        pub fn tags(&self, repository: &Reference, credentials: Credentials) -> Result<Vec<String>> {
+            let session = self.session(repository.domain(), credentials, vec![format!("repository:{}:pull", repository.path())], true)?;
+            Repo { session: &session, path: repository.path().to_owned() }.tags()
+        }
+
         /// The descriptor a reference resolves to on its registry, without pulling.
         pub fn distribution(&self, reference: &Reference, credentials: Credentials) -> Result<DistributionInfo> {
             let reference = reference.clone().with_default_tag();

@@ -40,6 +40,15 @@ fn header(resp: &Response<RespBody>, name: &str) -> Option<String> {
     resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+/// The target of a `Link: <url>; rel="next"` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part[start..].find('>')? + start;
+        Some(part[start..end].to_owned())
+    })
+}
+
 fn content_type(resp: &Response<RespBody>) -> Option<String> {
     header(resp, "content-type").map(|v| v.split(';').next().unwrap_or_default().trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -144,6 +153,35 @@ impl Repo<'_, '_> {
             401 | 403 => Err(unauthorized(&self.session.domain, resp)),
             _ => Err(status_error(resp, &format!("blob {digest} in {}", self.name()))),
         }
+    }
+
+    /// The repository's tags (`GET tags/list`), following `Link: <…>; rel="next"` pages.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.session.url(&self.path, "tags/list");
+        let mut out = Vec::new();
+        // A registry that keeps answering "next" is cut off after this many pages.
+        for _ in 0..1000 {
+            let resp = self.session.send(Method::GET, &url, &[], ReqBody::None)?;
+            match resp.status().as_u16() {
+                200 => {}
+                404 => return Err(Error::NotFound(format!("repository {} not found", self.name()))),
+                401 | 403 => return Err(unauthorized(&self.session.domain, resp)),
+                _ => return Err(status_error(resp, &format!("tags of {}", self.name()))),
+            }
+            let next = header(&resp, "link").and_then(|l| next_link(&l));
+            let body = read_limited(resp, 16 << 20)?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::protocol(&self.session.domain, format!("tags of {}: {e}", self.name())))?;
+            out.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = self.session.resolve(&n)?.to_string(),
+                None => return Ok(out),
+            }
+        }
+        Ok(out)
     }
 
     /// POST to start an upload; with `mount` = (digest, repository path) asks the

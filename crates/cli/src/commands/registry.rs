@@ -91,7 +91,7 @@ pub fn pull_image(c: &Client, image: &str, platform: Option<&str>, quiet: bool) 
 
 #[derive(Args)]
 pub struct PullArgs {
-    /// Download all tagged images in the repository (not supported yet)
+    /// Download all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
     all_tags: bool,
     /// Set platform if server is multi-platform capable
@@ -105,10 +105,19 @@ pub struct PullArgs {
 }
 
 pub fn pull(g: &Global, a: PullArgs) -> CmdResult {
-    if a.all_tags {
-        return Err(fail("pull --all-tags is not supported by berth yet"));
-    }
     let c = client(g)?;
+    if a.all_tags {
+        // No tag: the daemon pulls every tag of the repository.
+        let (repo, tag) = split_tag(&a.name);
+        if tag.is_some() {
+            return Err(fail("tag can't be used with --all-tags/-a"));
+        }
+        let q = query([("fromImage", Some(repo.clone())), ("platform", a.platform.clone())]);
+        let headers = auth_header(&domain_of(&repo));
+        c.call_with("POST", &format!("/images/create{q}"), &headers, Body::Empty)?.json_messages(printer(a.quiet))?;
+        println!("{}", canonical(&repo).rsplit_once(':').map(|(r, _)| r.to_owned()).unwrap_or_default());
+        return Ok(());
+    }
     if !a.name.contains(['/', ':', '@']) && !a.quiet {
         println!("Using default tag: latest");
     }
@@ -119,7 +128,7 @@ pub fn pull(g: &Global, a: PullArgs) -> CmdResult {
 
 #[derive(Args)]
 pub struct PushArgs {
-    /// Push all tags of an image to the repository (not supported yet)
+    /// Push all tags of an image to the repository
     #[arg(short = 'a', long = "all-tags")]
     all_tags: bool,
     /// Suppress verbose output
@@ -130,24 +139,28 @@ pub struct PushArgs {
 }
 
 pub fn push(g: &Global, a: PushArgs) -> CmdResult {
-    if a.all_tags {
-        return Err(fail("push --all-tags is not supported by berth yet"));
-    }
     let c = client(g)?;
     let (repo, tag) = split_tag(&a.name);
     if tag.as_deref().is_some_and(|t| t.contains(':')) {
         return Err(fail(format!("cannot push a digest reference: {}", a.name)));
     }
-    if tag.is_none() && !a.quiet {
+    if a.all_tags && tag.is_some() {
+        return Err(fail("tag can't be used with --all-tags/-a"));
+    }
+    if tag.is_none() && !a.quiet && !a.all_tags {
         println!("Using default tag: latest");
     }
-    let tag = tag.unwrap_or_else(|| "latest".to_owned());
-    let q = query([("tag", Some(tag.clone()))]);
+    // No tag (with -a): the daemon pushes every local tag of the repository.
+    let tag = if a.all_tags { None } else { Some(tag.unwrap_or_else(|| "latest".to_owned())) };
+    let q = query([("tag", tag.clone())]);
     let headers = auth_header(&domain_of(&repo));
     let path = format!("/images/{}/push{q}", berth_api::client::encode(&repo).replace("%2F", "/"));
     c.call_with("POST", &path, &headers, Body::Empty)?.json_messages(printer(a.quiet))?;
     if a.quiet {
-        println!("{repo}:{tag}");
+        match &tag {
+            Some(t) => println!("{repo}:{t}"),
+            None => println!("{repo}"),
+        }
     }
     Ok(())
 }

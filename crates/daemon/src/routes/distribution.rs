@@ -95,7 +95,8 @@ async fn stream_progress(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `POST /images/create?fromImage=&tag=&platform=`: pull.
+/// `POST /images/create?fromImage=&tag=&platform=`: pull. A name with neither tag nor
+/// digest pulls every tag of the repository, as dockerd (`docker pull --all-tags`).
 pub async fn pull(state: AppState, params: Params, headers: &HeaderMap) -> Result<Response, ApiError> {
     let from = params.non_empty("fromImage").unwrap_or_default();
     let name = match params.non_empty("tag") {
@@ -107,21 +108,79 @@ pub async fn pull(state: AppState, params: Params, headers: &HeaderMap) -> Resul
     let reference = Reference::parse(&name)?;
     let platform = params.non_empty("platform").map(Platform::parse).transpose()?;
     let opts = PullOptions { platform, credentials: credentials(headers)? };
-    stream_progress(state, move |st, report| st.registry.pull(&st.images, &reference, &opts, report).map(|_| ())).await
+    if reference.tag().is_some() || reference.digest().is_some() {
+        return stream_progress(state, move |st, report| {
+            st.registry.pull(&st.images, &reference, &opts, report)?;
+            st.events.image(&reference.familiar(), &reference.familiar_name(), "pull");
+            Ok(())
+        })
+        .await;
+    }
+    stream_progress(state, move |st, report| {
+        let tags = st.registry.tags(&reference, opts.credentials.clone())?;
+        if tags.is_empty() {
+            return Err(berth_registry::Error::NotFound(format!("no tags found for {}", reference.familiar_name())));
+        }
+        let mut newer = false;
+        for t in tags {
+            let tagged = reference.with_tag(&t)?;
+            // Each tag's lines as they come ("<tag>: Pulling from …"), one final status.
+            let per_tag = |p: Progress| {
+                if !p.status.starts_with("Status: ") {
+                    report(p);
+                }
+            };
+            newer |= !st.registry.pull(&st.images, &tagged, &opts, &per_tag)?.up_to_date;
+            st.events.image(&tagged.familiar(), &tagged.familiar_name(), "pull");
+        }
+        let what = reference.familiar_name();
+        report(Progress::status(if newer { format!("Status: Downloaded newer image for {what}") } else { format!("Status: Image is up to date for {what}") }));
+        Ok(())
+    })
+    .await
 }
 
-/// `POST /images/{name}/push?tag=`.
+/// `POST /images/{name}/push?tag=`. Without a tag (in the name or the query) every local
+/// tag of the repository is pushed, as dockerd (`docker push --all-tags`).
 pub async fn push(state: AppState, name: String, params: Params, headers: &HeaderMap) -> Result<Response, ApiError> {
     let mut reference = Reference::parse(&name)?;
     if let Some(tag) = params.non_empty("tag") {
         reference = reference.with_tag(tag)?;
     }
-    // The image must exist before anything is streamed (404 as dockerd).
-    let st = state.clone();
-    let probe = reference.clone().with_default_tag().to_string();
-    tokio::task::spawn_blocking(move || st.images.resolve(&probe)).await??;
     let opts = PushOptions { credentials: credentials(headers)? };
-    stream_progress(state, move |st, report| st.registry.push(&st.images, &reference, &opts, report).map(|_| ())).await
+    // The image(s) must exist before anything is streamed (404 as dockerd).
+    let st = state.clone();
+    let probe = reference.clone();
+    let targets: Vec<Reference> = tokio::task::spawn_blocking(move || -> ApiResult<Vec<Reference>> {
+        if probe.tag().is_some() {
+            st.images.resolve(&probe.to_string())?;
+            return Ok(vec![probe]);
+        }
+        let repo = probe.name();
+        let mut tagged: Vec<Reference> = st
+            .images
+            .list(&Default::default())?
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .filter_map(|t| Reference::parse(&t).ok())
+            .filter(|r| r.name() == repo && r.tag().is_some())
+            .collect();
+        tagged.sort_by_key(|r| r.to_string());
+        tagged.dedup_by_key(|r| r.to_string());
+        if tagged.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("An image does not exist locally with the tag: {}", probe.familiar_name())));
+        }
+        Ok(tagged)
+    })
+    .await??;
+    stream_progress(state, move |st, report| {
+        for target in &targets {
+            st.registry.push(&st.images, target, &opts, report)?;
+            st.events.image(&target.familiar(), &target.familiar_name(), "push");
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// The registry domain of a login's `serveraddress` (`https://index.docker.io/v1/`,
