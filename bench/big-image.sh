@@ -83,3 +83,14 @@ big_image_archive() {
     if [[ -n ${IMAGE_TAR:-} ]]; then mv "$archive" "$IMAGE_TAR"; archive=$IMAGE_TAR; fi
   fi
 }
+
+# throughput_table FILE_SUFFIX: medians of "$raw/<variant>.<suffix>" (ms, one per round) for
+# every entry of ${variants[@]}, with MB/s of the ${size_mb} MB image.
+throughput_table() {
+  local v med lo hi n
+  printf '%-16s %10s %10s %10s %4s %10s\n' engine median_ms min_ms max_ms n MB/s
+  for v in "${variants[@]}"; do
+    read -r med lo hi n < <(stats <"$raw/$v.$1")
+    printf '%-16s %10s %10s %10s %4s %10.1f\n' "$v" "$med" "$lo" "$hi" "$n" "$(awk -v s="$size_mb" -v m="$med" 'BEGIN{print s/(m/1000)}')"
+  done
+}

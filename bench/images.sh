@@ -63,11 +63,7 @@ berth run --rm anch-img:latest sh -c 'test -f /opt/blobs/r1.bin && ! test -e /op
   || { echo "berth: WARNING loaded image check failed:"; cat "$work/check"; }
 
 echo "--- load + unpack ${size_mb} MB"
-printf '%-16s %10s %10s %10s %4s %10s\n' engine median_ms min_ms max_ms n MB/s
-for v in "${variants[@]}"; do
-  read -r med lo hi n < <(stats <"$raw/$v.ms")
-  printf '%-16s %10s %10s %10s %4s %10.1f\n' "$v" "$med" "$lo" "$hi" "$n" "$(awk -v s="$size_mb" -v m="$med" 'BEGIN{print s/(m/1000)}')"
-done
+throughput_table ms
 if (( ${#variants[@]} > 1 )); then
   echo "throughput ratio berth/peer (per-round time ratio peer/berth: median min max n)"
   for v in "${variants[@]}"; do

@@ -100,11 +100,7 @@ berth run --rm "$(ref berth)" sh -c 'test -f /opt/blobs/r1.bin && ! test -e /opt
 
 for op in push pull; do
   echo "--- $op ${size_mb} MB"
-  printf '%-10s %10s %10s %10s %4s %10s\n' engine median_ms min_ms max_ms n MB/s
-  for v in "${variants[@]}"; do
-    read -r med lo hi n < <(stats <"$raw/$v.$op")
-    printf '%-10s %10s %10s %10s %4s %10.1f\n' "$v" "$med" "$lo" "$hi" "$n" "$(awk -v s="$size_mb" -v m="$med" 'BEGIN{print s/(m/1000)}')"
-  done
+  throughput_table "$op"
   if (( ${#variants[@]} > 1 )); then
     echo "time ratio berth/peer per round (median min max n)"
     for v in "${variants[@]}"; do
