@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash tests/fixtures/busybox-rootfs.sh
+# Incremental state is never reused by a one-shot run and doubles the target
+# directory's size on disk.
+export CARGO_INCREMENTAL=0
 cargo build --workspace --bins --quiet
 # Test binaries fork container processes through the berth-runtime binary, never
 # in-process, so the default parallel harness is safe.
