@@ -326,6 +326,8 @@ impl Runtime {
             start_container_hooks: hooks.start_container().clone(),
             bundle: bundle.to_path_buf(),
             time_offsets: p.time_offsets,
+            // In a new user namespace the init may no longer write the host's cgroup files.
+            join_cgroup: (!userns_new && cgroup.can_join_self()).then(|| cgroup.clone()),
         };
         let ns_names: Vec<String> = [
             LinuxNamespaceType::Pid,
@@ -342,6 +344,7 @@ impl Runtime {
         .map(|t| namespaces::proc_name(t).to_string())
         .collect();
         let userns = init_cfg.namespaces.has(LinuxNamespaceType::User);
+        let init_joins_cgroup = init_cfg.join_cgroup.is_some();
 
         let pid = sys::clone_fork(clone_flags as u64);
         if matches!(pid, Ok(0)) {
@@ -366,16 +369,28 @@ impl Runtime {
             let _ = cgroup.destroy();
             e
         };
+        // While the init sets up ahead of Continue (init.rs), a failure of its own may be
+        // why ours happened: once it is dead, its error is the one to report.
+        let fail_setup = |e: Error| -> Error {
+            let e = fail(e);
+            match parent_chan.recv() {
+                Ok(Msg::Error(msg)) => Error::other(msg),
+                _ => e,
+            }
+        };
         if userns_new {
             parent_chan.expect(Msg::UsernsCreated).map_err(fail)?;
             write_id_map(pid, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[])).map_err(fail)?;
             write_id_map(pid, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[])).map_err(fail)?;
         }
-        cgroup.add_pid(pid).map_err(fail)?;
-        if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
-            fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).ctx(|| format!("setting oom_score_adj {adj}")).map_err(fail)?;
+        // Otherwise the init moved itself, or failed to and says so on the channel.
+        if !init_joins_cgroup {
+            cgroup.add_pid(pid).map_err(fail_setup)?;
         }
-        parent_chan.send(&Msg::Continue).map_err(fail)?;
+        if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+            fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).ctx(|| format!("setting oom_score_adj {adj}")).map_err(fail_setup)?;
+        }
+        parent_chan.send(&Msg::Continue).map_err(fail_setup)?;
         let (_, pid_start) = state::proc_stat(pid).ok_or_else(|| fail(Error::other("container init vanished")))?;
         let saved = Saved {
             id: id.to_string(),
@@ -594,14 +609,25 @@ fn with_device_allows(res: &oci_spec::runtime::LinuxResources, devices: &[oci_sp
         ("c", Some(136), None, "rwm"),
         ("c", Some(10), Some(200), "rwm"),
     ];
-    all.extend(defaults.iter().filter_map(|(t, ma, mi, a)| rule(t, *ma, *mi, a)));
+    // An allow already granted after the spec's last deny changes nothing: engines
+    // (Docker, berthd) list these same defaults, and each rule is a cgroup write.
+    let last_deny = all.iter().rposition(|r| !r.allow());
+    let mut push = |r: Option<oci_spec::runtime::LinuxDeviceCgroup>| {
+        let Some(r) = r else { return };
+        if !all.iter().skip(last_deny.map_or(0, |i| i + 1)).any(|x| x == &r) {
+            all.push(r);
+        }
+    };
+    for (t, ma, mi, a) in defaults {
+        push(rule(t, ma, mi, a));
+    }
     for d in devices {
         let typ = match d.typ() {
             oci_spec::runtime::LinuxDeviceType::B => "b",
             oci_spec::runtime::LinuxDeviceType::P => continue,
             _ => "c",
         };
-        all.extend(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+        push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
     }
     res.set_devices(Some(all));
     res
@@ -624,4 +650,40 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     fs::write(&tmp, pid.to_string()).ctx(|| format!("writing pid file {}", tmp.display()))?;
     fs::rename(&tmp, path).ctx(|| format!("writing pid file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(v: serde_json::Value) -> oci_spec::runtime::LinuxResources {
+        serde_json::from_value(serde_json::json!({ "devices": v })).unwrap()
+    }
+
+    fn text(res: &oci_spec::runtime::LinuxResources) -> Vec<String> {
+        res.devices().clone().unwrap_or_default().iter().map(|r| format!("{} {:?} {:?}:{:?} {:?}", r.allow(), r.typ(), r.major(), r.minor(), r.access())).collect()
+    }
+
+    #[test]
+    fn device_allows_already_granted_are_not_repeated() {
+        // Docker's list: deny all, then the same defaults the runtime would append.
+        let docker = rules(serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+        ]));
+        let out = with_device_allows(&docker, &[]);
+        let t = text(&out);
+        assert_eq!(t.iter().filter(|l| l.contains("Some(1):Some(3)")).count(), 1, "{t:?}");
+        assert_eq!(t.iter().filter(|l| l.contains("Some(136):None")).count(), 1, "{t:?}");
+        assert!(t.iter().any(|l| l.contains("Some(1):Some(5)")), "the missing defaults are added: {t:?}");
+        assert_eq!(t.len(), 3 + 10);
+        // An allow before a later deny does not count: it must be granted again.
+        let denied_after = rules(serde_json::json!([
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": false, "access": "rwm"},
+        ]));
+        let t = text(&with_device_allows(&denied_after, &[]));
+        assert_eq!(t.iter().filter(|l| l.contains("Some(1):Some(3)")).count(), 2, "{t:?}");
+    }
 }

@@ -109,8 +109,12 @@ impl Runtime {
             drop(err_r);
             let r = (|| -> Result<std::convert::Infallible> {
                 sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(|e| Error::io("PR_SET_DUMPABLE", e))?;
-                if let Some(cg) = &cgroup {
-                    cg.add_pid(sys::getpid())?;
+                // Still in the host's user namespace, and single-threaded: on v1 the
+                // cheap self-move (no RCU grace period, see Cgroup::join_self).
+                match &cgroup {
+                    Some(cg) if cg.can_join_self() => cg.join_self()?,
+                    Some(cg) => cg.add_pid(sys::getpid())?,
+                    None => {}
                 }
                 for (flag, fd) in &fds {
                     sys::setns(fd.as_raw_fd(), *flag).map_err(|e| Error::io("joining container namespace", e))?;

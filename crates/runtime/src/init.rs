@@ -42,6 +42,8 @@ pub struct InitConfig {
     pub start_container_hooks: Option<Vec<Hook>>,
     pub bundle: std::path::PathBuf,
     pub time_offsets: Vec<(String, i64, u32)>,
+    /// The init joins this cgroup itself, first thing (the runtime does not add it).
+    pub join_cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// Runs in the cloned child. Never returns.
@@ -65,6 +67,9 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
     // container may open /proc/<pid>/exe and overwrite it (CVE-2019-5736).
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(|e| Error::io("PR_SET_DUMPABLE", e))?;
 
+    if let Some(cg) = &cfg.join_cgroup {
+        cg.join_self()?;
+    }
     namespaces::join_all(&cfg.join)?;
     let userns_new = cfg.namespaces.creates(LinuxNamespaceType::User);
     let userns = cfg.namespaces.has(LinuxNamespaceType::User);
@@ -74,7 +79,18 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
     if userns_new {
         chan.send(&Msg::UsernsCreated)?;
     }
-    chan.expect(Msg::Continue)?;
+    // Until Continue the runtime may still be adding us to our cgroup (the slow way, see
+    // Cgroup::join_self) and setting oom_score_adj. When nothing before exec depends on
+    // that (no user or cgroup namespace to create, no hooks that would run in the
+    // cgroup), the namespaces and the root filesystem are set up meanwhile and Continue
+    // is awaited just before Ready.
+    let overlap = !userns_new
+        && !cfg.namespaces.creates(LinuxNamespaceType::Cgroup)
+        && !cfg.wants_runtime_hooks
+        && cfg.create_container_hooks.as_ref().is_none_or(|h| h.is_empty());
+    if !overlap {
+        chan.expect(Msg::Continue)?;
+    }
     if userns {
         // Become root of the user namespace (the runtime has written our maps).
         // SAFETY: integer-only syscalls.
@@ -88,6 +104,9 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
         & !cfg.clone_flags;
     if rest != 0 {
         sys::unshare(rest).map_err(|e| Error::io("creating namespaces", e))?;
+    }
+    if cfg.namespaces.creates(LinuxNamespaceType::Network) {
+        sys::loopback_up().map_err(|e| Error::io("bringing up lo", e))?;
     }
     // The cgroup namespace comes after the runtime moved us into our cgroup, so that
     // cgroup is the namespace's root.
@@ -143,6 +162,9 @@ fn setup_and_exec(cfg: &mut InitConfig, chan: &Channel) -> Result<std::convert::
         let sock = cfg.console.as_ref().ok_or_else(|| Error::other("process.terminal is set but no console socket was given"))?;
         crate::console::setup_pty(sock.as_raw_fd(), cfg.process.console_size)?;
         cfg.console = None;
+    }
+    if overlap {
+        chan.expect(Msg::Continue)?;
     }
     cfg.process.default_home();
     let exe = cfg.process.resolve_executable()?;

@@ -91,3 +91,27 @@ fn cgroup_namespace_makes_the_container_cgroup_the_root() {
     assert!(lines.next().unwrap_or("").ends_with(":/"), "the cgroup is not the namespace's root: {o}");
     assert_eq!(lines.next(), Some("67108864"), "{o}");
 }
+
+/// Every controller's line of /proc/<pid>/cgroup but systemd's and the empty v2 one.
+fn controller_cgroups(text: &str) -> Vec<String> {
+    text.lines().filter(|l| !l.contains("name=systemd") && !l.starts_with("0::")).map(str::to_owned).collect()
+}
+
+#[test]
+fn init_and_exec_are_in_the_container_cgroup_of_every_hierarchy() {
+    if !v1() {
+        return; // v2 has one hierarchy, covered by the limit tests above
+    }
+    let b = Bundle::sh("sleep 1000");
+    let o = b.run_detached();
+    assert!(o.status.success(), "{}", err(&o));
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let init = controller_cgroups(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap());
+    assert!(init.len() >= 5, "{init:?}");
+    // The init moves itself in (v1 `tasks`): each hierarchy shows the container's own
+    // directory (below wherever that hierarchy puts this test's cgroups).
+    assert!(init.iter().all(|l| l.ends_with(&format!("/{}", b.id))), "{init:?}");
+    let r = b.runtime(&["exec", &b.id, "cat", "/proc/self/cgroup"]);
+    assert!(r.status.success(), "{}", err(&r));
+    assert_eq!(controller_cgroups(&out(&r)), init);
+}

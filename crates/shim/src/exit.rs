@@ -14,14 +14,14 @@ pub fn exit_code(wait_status: libc::c_int) -> i32 {
     berth_runtime::sys::exit_code(wait_status)
 }
 
-/// Writes exit.json whole (temp file, fsync, rename), so a reader never sees half.
+/// Writes exit.json whole (temp file, rename), so a reader never sees half. No fsync:
+/// the record is for a berthd that restarts while the host stays up (the directory is
+/// under the exec root, a tmpfs on most hosts); a host crash takes the container
+/// with it, and the fsync was a millisecond on every container's exit.
 pub fn write(dir: &Path, status: &ExitStatus) -> std::io::Result<()> {
-    use std::io::Write;
-    let data = serde_json::to_vec(status).map_err(std::io::Error::other)?;
+    let mut data = serde_json::to_vec(status).map_err(std::io::Error::other)?;
+    data.push(b'\n');
     let tmp = dir.join(format!("{EXIT_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&data)?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
+    std::fs::write(&tmp, &data)?;
     std::fs::rename(&tmp, dir.join(EXIT_FILE))
 }

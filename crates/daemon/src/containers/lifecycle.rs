@@ -795,12 +795,10 @@ pub async fn remove(state: &AppState, entry: &Arc<Entry>, force: bool, volumes: 
     unmount_rootfs(&dir);
     secret_mounts::release(state, &c.id);
     let _ = std::fs::remove_dir_all(shim_dir(state, &c.id));
-    if let Err(e) = std::fs::remove_dir_all(&dir) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            entry.lock().state.status = "dead".into();
-            state.containers.save(entry);
-            return Err(ApiError::internal(format!("unable to remove filesystem for {}: {e}", c.id)));
-        }
+    if let Err(e) = state.containers.trash.discard(&dir) {
+        entry.lock().state.status = "dead".into();
+        state.containers.save(entry);
+        return Err(ApiError::internal(format!("unable to remove filesystem for {}: {e}", c.id)));
     }
     state.containers.remove(entry).map_err(internal)?;
     mounts::release(state, &c.id, &c.mounts);

@@ -19,6 +19,7 @@ pub mod shim;
 pub mod spec;
 pub mod status;
 pub mod store;
+pub mod trash;
 pub mod user;
 
 use std::collections::HashMap;
@@ -81,6 +82,8 @@ pub struct Registry {
     store: store::Store,
     /// `<data-root>/containers`
     pub dir: PathBuf,
+    /// `<data-root>/trash`: removed containers' directories on their way out.
+    pub trash: trash::Trash,
 }
 
 impl Registry {
@@ -92,7 +95,8 @@ impl Registry {
         for c in store.load_all()? {
             map.insert(c.id.clone(), Entry::new(c));
         }
-        Ok(Registry { by_id: Mutex::new(map), store, dir })
+        let trash = trash::Trash::open(data_root.join("trash"))?;
+        Ok(Registry { by_id: Mutex::new(map), store, dir, trash })
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Entry>>> {

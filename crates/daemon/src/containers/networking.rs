@@ -109,11 +109,9 @@ pub fn mappings(c: &Container) -> Result<Vec<PortMapping>> {
 /// failure nothing stays attached.
 pub fn setup(state: &AppState, c: &Container) -> Result<Attached> {
     let nets = match mode(c) {
-        Mode::Host | Mode::Container(_) => return Ok(Attached::default()),
-        Mode::None => {
-            let netns = state.network.create_netns(&c.id).context("creating the network namespace")?;
-            return Ok(Attached { netns: Some(netns), ..Default::default() });
-        }
+        // `none`: the runtime makes a fresh namespace with only `lo` (no file to pin it:
+        // nothing joins it later, `network connect` refuses such a container).
+        Mode::Host | Mode::Container(_) | Mode::None => return Ok(Attached::default()),
         Mode::Networks(n) => n,
     };
     let r = attach_all(state, c, &nets);
