@@ -125,6 +125,11 @@ fn create_start_attach_and_prune() {
     assert!(d.berth(&["ps", "-a", "--format", "{{.Status}}"]).ok().starts_with("Created"));
     let out = d.berth(&["start", "-a", "c1"]).output();
     assert_eq!((status(&out), text(&out.stdout)), (2, "hi\n".to_owned()));
+    // Again once exited, as docker: the daemon takes the attach and streams the new run.
+    let out = d.berth(&["start", "-a", "c1"]).output();
+    assert_eq!((status(&out), text(&out.stdout), text(&out.stderr)), (2, "hi\n".to_owned(), String::new()));
+    let out = d.berth(&["attach", "c1"]).output();
+    assert!(text(&out.stderr).contains("You cannot attach to a stopped container, start it first"), "{out:?}");
     let out = d.berth(&["container", "prune", "-f"]).ok();
     assert!(out.starts_with("Deleted Containers:\n") && out.contains(id.trim()), "{out}");
 }

@@ -491,7 +491,8 @@ fn teardown_leaves_nothing_behind() {
     assert!(veths.len() >= 4, "host veths of t1, t2 (twice), t3: {veths:?}");
     let netns_dir = d.dir.path().join("run/netns");
     let netns_files = || std::fs::read_dir(&netns_dir).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<_>>()).unwrap_or_default();
-    assert!(netns_files().len() >= 4, "netns files while running: {:?}", netns_files());
+    // t1, t2, t3 (t4's `none` namespace is made by the runtime and pinned by no file).
+    assert!(netns_files().len() >= 3, "netns files while running: {:?}", netns_files());
 
     d.berth(&["rm", "-f", "t5", "t1", "t2", "t3", "t4"]).ok();
     let pruned = d.berth(&["network", "prune", "-f"]).ok();

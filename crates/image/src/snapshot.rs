@@ -46,14 +46,19 @@ impl SnapshotDirs {
 /// layer first, as in an image config) and whose upper/work dirs are `dirs`'. An empty
 /// chain (a `FROM scratch` image) gets an empty lower dir.
 pub fn mount_overlay(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs) -> Result<()> {
-    mount_overlay_mapped(layers, chain, dirs, None)
+    mount_overlay_mapped(layers, chain, dirs, None, false)
 }
 
 /// [`mount_overlay`] for a container in a user namespace (userns-remap): each lower
 /// layer is seen through an id-mapped mount made with `userns` (a user namespace fd),
 /// so files owned by root in the shared layers appear owned by the container's root
 /// (an unprivileged host uid) without copying or chowning the layers.
-pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs, userns: Option<std::os::fd::RawFd>) -> Result<()> {
+///
+/// `volatile` is for an upper dir that is thrown away with its container (`run --rm`,
+/// a build step): overlayfs then skips syncing the upper filesystem, which it otherwise
+/// does in full at every unmount (milliseconds on a busy disk), as Podman does for
+/// `--rm`. Kernels without the option (before 5.10) get a plain mount.
+pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &SnapshotDirs, userns: Option<std::os::fd::RawFd>, volatile: bool) -> Result<()> {
     if chain.len() > MAX_LOWER_LAYERS {
         return Err(Error::Mount {
             op: "mount overlay on",
@@ -88,6 +93,9 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
             source: std::io::Error::other(format!("mount options are {} bytes, more than a page ({page})", data.len())),
         });
     }
+    // A volatile mount leaves this marker in the work dir, and overlayfs refuses the
+    // dir again until it is gone (a second start of the same container).
+    let _ = fs::remove_dir_all(dirs.work.join("work/incompat"));
     let layers_root = layers.root().to_owned();
     let target = dirs.merged.clone();
     let staging = dirs.work.with_file_name("idmap");
@@ -96,11 +104,16 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
             // This thread gets its own cwd: chdir here affects no other thread.
             unshare(CloneFlags::CLONE_FS)?;
             nix::unistd::chdir(&layers_root)?;
-            match userns {
-                None => mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))?,
-                Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, &data, &target)?,
+            let attempt = |data: &str| -> std::io::Result<()> {
+                match userns {
+                    None => Ok(mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data))?),
+                    Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, data, &target),
+                }
+            };
+            match attempt(&if volatile { format!("{data},volatile") } else { data.clone() }) {
+                Err(e) if volatile && e.raw_os_error() == Some(libc::EINVAL) => attempt(&data),
+                r => r,
             }
-            Ok(())
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))

@@ -27,7 +27,8 @@ impl Mounted {
         };
         let dirs = SnapshotDirs::create(&dir)?;
         let m = Mounted { dir, dirs };
-        snapshot::mount_overlay(state.images.layers(), &chain, &m.dirs)?;
+        // Volatile: a build step's upper dir is read back as a layer or thrown away.
+        snapshot::mount_overlay_mapped(state.images.layers(), &chain, &m.dirs, None, true)?;
         Ok(m)
     }
 

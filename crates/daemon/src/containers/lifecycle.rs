@@ -461,7 +461,8 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
             std::os::unix::fs::chown(&dirs.upper, Some(uid), Some(gid))?;
         }
     }
-    snapshot::mount_overlay_mapped(state.images.layers(), &img.chain_ids, &dirs, remap.as_ref().map(|r| r.userns_fd()))?;
+    let throwaway = c.host_config.auto_remove.unwrap_or(false);
+    snapshot::mount_overlay_mapped(state.images.layers(), &img.chain_ids, &dirs, remap.as_ref().map(|r| r.userns_fd()), throwaway)?;
     mounts::setup(state, &c.id, &c.mounts, &dirs.merged, remap.as_deref())?;
     let net = networking::setup(state, c)?;
     let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();

@@ -150,15 +150,13 @@ pub async fn attach(State(state): State<AppState>, Path(id): Path<String>, param
         let s = shim::attach(&dir, &shim_req).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
         return Ok(hijack(req, tty, async move { Ok(s) }));
     }
-    if c.state.status != "created" && !c.state.started_at.starts_with("0001") {
-        // A stopped container: docker returns at once (nothing to stream); the CLI
-        // then reports its exit as usual.
-        if !params.bool("stream") {
-            return Ok(hijack(req, tty, async { Err("not running".into()) }));
-        }
-        return Err(ApiError::new(StatusCode::CONFLICT, "You cannot attach to a stopped container, start it first"));
+    if !params.bool("stream") && c.state.status != "created" && !c.state.started_at.starts_with("0001") {
+        // A stopped container, logs only: docker returns at once (nothing to stream).
+        return Ok(hijack(req, tty, async { Err("not running".into()) }));
     }
-    // Not started yet: the stream is connected when the container starts.
+    // Not started yet, or stopped (`start -a` attaches, then starts again; refusing a
+    // stopped container is the CLI's `attach` check, not the daemon's): the stream is
+    // connected when the container next starts.
     let (tx, rx) = tokio::sync::oneshot::channel();
     e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(shim::PendingAttach { request: shim_req, tx });
     let entry = e.clone();
