@@ -98,6 +98,22 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
     let _ = fs::remove_dir_all(dirs.work.join("work/incompat"));
     let layers_root = layers.root().to_owned();
     let target = dirs.merged.clone();
+    let with_volatile = |data: &str| if volatile { format!("{data},volatile") } else { data.to_owned() };
+    // Short enough with absolute lower paths (most images): mount from here. Otherwise
+    // the short links are named relative to the layer root, from a thread of our own
+    // whose cwd that is.
+    if userns.is_none() {
+        let lower_abs: Vec<String> = lowers.iter().map(|l| layers_root.join(l).to_string_lossy().into_owned()).collect();
+        let abs_data = format!("lowerdir={},upperdir={},workdir={}", lower_abs.join(":"), abs(&dirs.upper)?, abs(&dirs.work)?);
+        if abs_data.len() + ",volatile".len() < page && !lower_abs.iter().any(|l| l.contains([',', ':'])) {
+            let plain = |d: &str| mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(d));
+            let r = match plain(&with_volatile(&abs_data)) {
+                Err(nix::errno::Errno::EINVAL) if volatile => plain(&abs_data),
+                r => r,
+            };
+            return r.map_err(|e| Error::Mount { op: "mount overlay on", target: dirs.merged.clone(), source: e.into() });
+        }
+    }
     let staging = dirs.work.with_file_name("idmap");
     let result = std::thread::scope(|s| {
         s.spawn(|| -> std::io::Result<()> {
@@ -110,7 +126,7 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
                     Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, data, &target),
                 }
             };
-            match attempt(&if volatile { format!("{data},volatile") } else { data.clone() }) {
+            match attempt(&with_volatile(&data)) {
                 Err(e) if volatile && e.raw_os_error() == Some(libc::EINVAL) => attempt(&data),
                 r => r,
             }

@@ -122,8 +122,10 @@ impl Shim {
         // the signalfd, so nothing is missed.
         let mut deadline: Option<Instant> = None;
         // Setting up is over: from here on the shim mostly waits. What the last burst of
-        // work faulted in is given back once the shim has been quiet for a while.
-        let mut trim_at = Some(Instant::now());
+        // work faulted in is given back once the shim has been quiet for a while: not at
+        // once, which would put the trim (and the faults after it) between Ready and the
+        // start request, on every container start's path.
+        let mut trim_at = Some(Instant::now() + TRIM_AFTER_QUIET);
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut toks: Vec<Token> = Vec::new();
         loop {

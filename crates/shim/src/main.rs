@@ -6,15 +6,27 @@ use std::os::fd::FromRawFd;
 use berth_shim::protocol::Ready;
 use berth_shim::{args, setup, stdio, sys};
 
-/// berthd passes the write end of the ready pipe as descriptor 3.
+/// Where the write end of the ready pipe is: descriptor 3, or the one named by
+/// `BERTH_SHIM_READY_FD` (berthd passes it as stdout, which a spawn without a fork can set).
 const READY_FD: i32 = 3;
 
 fn main() {
-    // Take fd 3 before anything else could be opened there.
-    let mut ready = if sys::is_open(READY_FD) {
-        let _ = berth_runtime::sys::set_cloexec(READY_FD, true);
-        // SAFETY: fd 3 is open and nothing else in this process owns it.
-        Some(unsafe { File::from_raw_fd(READY_FD) })
+    // Take the ready pipe before anything else could be opened on its descriptor.
+    let ready_fd = std::env::var("BERTH_SHIM_READY_FD").ok().and_then(|v| v.parse::<i32>().ok()).unwrap_or(READY_FD);
+    // Not for an external runtime or anything else the shim starts.
+    std::env::remove_var("BERTH_SHIM_READY_FD");
+    let mut ready = if sys::is_open(ready_fd) {
+        if ready_fd <= 2 {
+            // Off stdio, which must be the shim's own /dev/null (OwnStdio fills it in).
+            let moved = sys::dup_high(ready_fd).ok().map(File::from);
+            // SAFETY: closing the stdio slot just copied; nothing in this process uses it.
+            unsafe { libc::close(ready_fd) };
+            moved
+        } else {
+            let _ = berth_runtime::sys::set_cloexec(ready_fd, true);
+            // SAFETY: the descriptor is open and nothing else in this process owns it.
+            Some(unsafe { File::from_raw_fd(ready_fd) })
+        }
     } else {
         None
     };

@@ -1,7 +1,7 @@
 //! berthd's side of berth-shim: spawning one (exec, never a bare fork of this
 //! multi-threaded process), reading its ready line, and the control-socket requests.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,32 +27,21 @@ pub fn binary() -> PathBuf {
     PathBuf::from("berth-shim")
 }
 
-/// Starts `berth-shim <args>` with the ready pipe on fd 3, in its own session, stderr to
-/// `<dir>/shim.log`; returns what it reported. The shim's process is reaped by a task
-/// (tokio's child reaper), so no zombie is left when it exits while berthd runs.
+/// Starts `berth-shim <args>` with the ready pipe as its stdout (it moves the pipe off
+/// fd 1 at once: `BERTH_SHIM_READY_FD`), stderr to `<dir>/shim.log`; returns what it
+/// reported. No pre-exec hook, so std spawns with posix_spawn (vfork) rather than
+/// copying this whole process's page tables in a fork; the shim makes its own session.
+/// The shim's process is reaped by a task (tokio's child reaper), so no zombie is left
+/// when it exits while berthd runs.
 pub async fn spawn(dir: &Path, args: Vec<String>) -> Result<Ready> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log")).context("opening shim.log")?;
     let (rd, wr) = pipe()?;
-    let wr_fd = wr.as_raw_fd();
     let mut cmd = tokio::process::Command::new(binary());
-    cmd.args(&args).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if wr_fd == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(wr_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::setsid();
-            Ok(())
-        });
-    }
+    cmd.args(&args).env("BERTH_SHIM_READY_FD", "1").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::from(wr)).stderr(log);
     let mut child = cmd.spawn().with_context(|| format!("starting {}", binary().display()))?;
-    drop(wr);
+    // The Command still holds the write end: without dropping it, EOF never comes.
+    drop(cmd);
     tokio::spawn(async move {
         let _ = child.wait().await;
     });
@@ -111,11 +100,23 @@ async fn send(s: &mut UnixStream, req: &Request) -> Result<()> {
     Ok(())
 }
 
+/// The reply on a connection that carries nothing after it: read in one go.
+async fn read_only_line(s: UnixStream) -> Result<Reply> {
+    let mut line = Vec::with_capacity(256);
+    let mut r = tokio::io::BufReader::new(s).take(1 << 20);
+    tokio::io::AsyncBufReadExt::read_until(&mut r, b'\n', &mut line).await?;
+    if line.last() != Some(&b'\n') {
+        bail!("the shim closed the connection before its reply ended");
+    }
+    line.pop();
+    serde_json::from_slice(&line).with_context(|| format!("bad reply from the shim: {}", String::from_utf8_lossy(&line)))
+}
+
 /// One request, one reply; a reply with `ok: false` is an error carrying its message.
 pub async fn call(dir: &Path, req: &Request) -> Result<Reply> {
     let mut s = connect(dir).await?;
     send(&mut s, req).await?;
-    let r = read_line(&mut s).await?;
+    let r = read_only_line(s).await?;
     if !r.ok {
         bail!("{}", r.error.clone().unwrap_or_else(|| "the shim refused the request".into()));
     }
@@ -140,7 +141,7 @@ pub async fn wait(dir: &Path) -> ExitStatus {
     let answer = async {
         let mut s = connect(dir).await?;
         send(&mut s, &Request::Wait).await?;
-        let r = read_line(&mut s).await?;
+        let r = read_only_line(s).await?;
         r.exit.ok_or_else(|| anyhow!("wait reply without an exit status"))
     }
     .await;
