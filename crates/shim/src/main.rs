@@ -19,8 +19,12 @@ fn main() {
         if ready_fd <= 2 {
             // Off stdio, which must be the shim's own /dev/null (OwnStdio fills it in).
             let moved = sys::dup_high(ready_fd).ok().map(File::from);
-            // SAFETY: closing the stdio slot just copied; nothing in this process uses it.
-            unsafe { libc::close(ready_fd) };
+            // The slot gets /dev/null, not a close: a free stdio number would be taken by
+            // the next descriptor opened (the signalfd) and then overwritten by the
+            // shim's own stdio, leaving it polling /dev/null forever.
+            if let Ok(null) = berth_runtime::sys::open(std::path::Path::new("/dev/null"), libc::O_RDWR | libc::O_CLOEXEC, 0) {
+                let _ = berth_runtime::sys::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), ready_fd);
+            }
             moved
         } else {
             let _ = berth_runtime::sys::set_cloexec(ready_fd, true);
