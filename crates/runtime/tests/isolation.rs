@@ -21,12 +21,17 @@ fn hostname_and_domainname() {
     assert_eq!(b.run_ok(), "box1\nexample.test\n");
 }
 
-#[test]
-fn user_namespace_maps_ids() {
-    let mut b = Bundle::sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
+/// A new user namespace mapping the container's 0-65535 to the host's 100000 on.
+fn in_new_userns(b: &mut Bundle) {
     b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let mut b = Bundle::sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
+    in_new_userns(&mut b);
     let o = b.run_ok();
     let nums: Vec<Vec<&str>> = o.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(nums[0], vec!["0", "100000", "65536"]);
@@ -216,9 +221,7 @@ fn network_namespace_has_only_loopback_and_it_is_up() {
 #[test]
 fn loopback_comes_up_in_a_new_user_namespace_too() {
     let mut b = Bundle::sh("cat /sys/class/net/lo/flags");
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    in_new_userns(&mut b);
     assert_eq!(b.run_ok(), "0x9\n");
 }
 
