@@ -275,9 +275,9 @@ fn a_port_in_use_is_refused_before_start() {
     let e = env.mgr().publish(&id, &parse_publish(&format!("{port}:80")).unwrap()).unwrap_err();
     assert_eq!(e.to_string(), format!("Bind for 0.0.0.0:{port} failed: port is already allocated"));
     // Nothing half-done: with a free first port and a taken second one, neither stays.
-    let free = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let free_port = free.local_addr().unwrap().port();
-    drop(free);
+    // Below the ephemeral range, so no other test's bind to port 0 can take it between
+    // the rollback and the check (seen once under load in CI).
+    let free_port = (20000..30000).find(|p| TcpListener::bind((Ipv4Addr::LOCALHOST, *p)).is_ok()).expect("a free port below 30000");
     let mut maps = parse_publish(&format!("127.0.0.1:{free_port}:80")).unwrap();
     maps.extend(parse_publish(&format!("127.0.0.1:{port}:81")).unwrap());
     assert!(matches!(env.mgr().publish(&id, &maps), Err(Error::PortAllocated { .. })));
