@@ -98,7 +98,15 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
     let _ = fs::remove_dir_all(dirs.work.join("work/incompat"));
     let layers_root = layers.root().to_owned();
     let target = dirs.merged.clone();
-    let with_volatile = |data: &str| if volatile { format!("{data},volatile") } else { data.to_owned() };
+    // `volatile` first when asked for; a kernel that does not know it says EINVAL.
+    let with_volatile = |data: &str, attempt: &dyn Fn(&str) -> std::io::Result<()>| match volatile {
+        true => match attempt(&format!("{data},volatile")) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => attempt(data),
+            r => r,
+        },
+        false => attempt(data),
+    };
+    let plain = |d: &str| -> std::io::Result<()> { Ok(mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(d))?) };
     // Short enough with absolute lower paths (most images): mount from here. Otherwise
     // the short links are named relative to the layer root, from a thread of our own
     // whose cwd that is.
@@ -106,12 +114,7 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
         let lower_abs: Vec<String> = lowers.iter().map(|l| layers_root.join(l).to_string_lossy().into_owned()).collect();
         let abs_data = format!("lowerdir={},upperdir={},workdir={}", lower_abs.join(":"), abs(&dirs.upper)?, abs(&dirs.work)?);
         if abs_data.len() + ",volatile".len() < page && !lower_abs.iter().any(|l| l.contains([',', ':'])) {
-            let plain = |d: &str| mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(d));
-            let r = match plain(&with_volatile(&abs_data)) {
-                Err(nix::errno::Errno::EINVAL) if volatile => plain(&abs_data),
-                r => r,
-            };
-            return r.map_err(|e| Error::Mount { op: "mount overlay on", target: dirs.merged.clone(), source: e.into() });
+            return with_volatile(&abs_data, &plain).map_err(|source| Error::Mount { op: "mount overlay on", target: dirs.merged.clone(), source });
         }
     }
     let staging = dirs.work.with_file_name("idmap");
@@ -120,16 +123,11 @@ pub fn mount_overlay_mapped(layers: &LayerStore, chain: &[Digest], dirs: &Snapsh
             // This thread gets its own cwd: chdir here affects no other thread.
             unshare(CloneFlags::CLONE_FS)?;
             nix::unistd::chdir(&layers_root)?;
-            let attempt = |data: &str| -> std::io::Result<()> {
-                match userns {
-                    None => Ok(mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data))?),
-                    Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, data, &target),
-                }
+            let attempt = |data: &str| match userns {
+                None => plain(data),
+                Some(fd) => idmap::mount_with_mapped_lowers(&lowers, &staging, fd, data, &target),
             };
-            match attempt(&with_volatile(&data)) {
-                Err(e) if volatile && e.raw_os_error() == Some(libc::EINVAL) => attempt(&data),
-                r => r,
-            }
+            with_volatile(&data, &attempt)
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
