@@ -40,7 +40,15 @@ impl Channel {
     /// Next message; a closed channel means the other side died.
     pub fn recv(&self) -> Result<Msg> {
         let mut buf = vec![0u8; 64 * 1024];
-        let n = sys::read(self.0.as_raw_fd(), &mut buf).map_err(|e| Error::io("reading from container init", e))?;
+        let mut read = || sys::read(self.0.as_raw_fd(), &mut buf);
+        // When the init closes its end with a message of ours unread (a Continue sent
+        // while it was failing), the kernel reports ECONNRESET once, ahead of what the
+        // init sent before closing: its error is still queued, so read again.
+        let n = match read() {
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => read(),
+            r => r,
+        }
+        .map_err(|e| Error::io("reading from container init", e))?;
         if n == 0 {
             return Err(Error::other("container init exited before it was set up"));
         }
@@ -54,5 +62,20 @@ impl Channel {
             Msg::Error(e) => Err(Error::other(e)),
             m => Err(Error::other(format!("unexpected message from container init: {m:?} (wanted {want:?})"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_sent_before_a_reset_is_still_read() {
+        let (runtime, init) = Channel::pair().unwrap();
+        init.send(&Msg::Error("not the null device".into())).unwrap();
+        runtime.send(&Msg::Continue).unwrap();
+        drop(init);
+        assert_eq!(runtime.recv().unwrap(), Msg::Error("not the null device".into()));
+        assert!(runtime.recv().is_err(), "a closed channel reads as an error");
     }
 }
