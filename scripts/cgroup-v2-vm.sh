@@ -77,7 +77,7 @@ if [[ ${BERTH_VM_NO_BUILD:-} != 1 || ! -s $list ]]; then
   mv "$list.new" "$list"
 fi
 bash tests/fixtures/busybox-rootfs.sh
-rtbin=$repo/target/release/berth-runtime
+rtbin=${CARGO_TARGET_DIR:-$repo/target}/release/berth-runtime
 fixture=$repo/target/busybox-rootfs
 t_built=$(date +%s)
 
