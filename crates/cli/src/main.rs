@@ -365,6 +365,62 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 pub type CmdResult = Result<(), Failure>;
 
+/// Parses the command line. Building clap's whole command tree (every subcommand's
+/// arguments) is most of the CLI's start-up time, so the commands that start or inspect
+/// containers are parsed against a tree holding only themselves. Help, and anything
+/// the lean tree refuses, goes through the whole tree, so output and errors are the same.
+fn parse_args() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let wants_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
+    if let Some(sub) = subcommand_name(&args).and_then(lean_subcommand).filter(|_| !wants_help) {
+        let top = Global::augment_args(clap::Command::new("berth").disable_version_flag(true)).subcommand(sub);
+        if let Ok(m) = top.try_get_matches_from(&args) {
+            return Cli::from_arg_matches(&m);
+        }
+    }
+    Cli::command().try_get_matches_from(&args).and_then(|m| Cli::from_arg_matches(&m))
+}
+
+/// The first word after the global flags.
+fn subcommand_name(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut it = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        let a = a?;
+        match a {
+            "-H" | "--host" | "--tlscacert" | "--tlscert" | "--tlskey" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
+/// The hot commands' own clap trees (their `Cmd` variants take these argument types
+/// as they are, so `Cmd::from_arg_matches` reads the matches unchanged).
+fn lean_subcommand(name: &str) -> Option<clap::Command> {
+    const LEAN: [&str; 12] = ["run", "create", "start", "exec", "ps", "inspect", "rm", "stop", "kill", "wait", "logs", "version"];
+    let name = LEAN.into_iter().find(|n| *n == name)?;
+    let c = clap::Command::new(name);
+    Some(match name {
+        "run" => RunArgs::augment_args(c),
+        "create" => CreateArgs::augment_args(c),
+        "start" => StartArgs::augment_args(c),
+        "exec" => ExecArgs::augment_args(c),
+        "ps" => PsArgs::augment_args(c),
+        "inspect" => AnyInspectArgs::augment_args(c),
+        "rm" => RmArgs::augment_args(c),
+        "stop" => StopArgs::augment_args(c),
+        "kill" => KillArgs::augment_args(c),
+        "wait" => NamesArgs::augment_args(c),
+        "logs" => LogsArgs::augment_args(c),
+        "version" => VersionArgs::augment_args(c),
+        _ => return None,
+    })
+}
+
 fn main() {
     // `berth images | head -1`: output into a closed pipe ends berth quietly with
     // SIGPIPE's status, as SIGPIPE ends docker, instead of println!'s panic. (SIGPIPE
@@ -378,7 +434,7 @@ fn main() {
         }
         default_hook(info)
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match parse_args() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
