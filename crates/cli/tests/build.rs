@@ -1,6 +1,6 @@
 //! End to end, `berth build` and `POST /build` against a real berthd: every instruction
 //! observed in the image config or in a container, multi-stage builds, .dockerignore,
-//! the cache (hits, misses, restarts, prune), RUN mounts (secret, cache, tmpfs),
+//! the cache (hits, misses, restarts, prune, --cache-from), RUN mounts (secret, cache, tmpfs),
 //! heredocs, failing steps, bad Dockerfiles, contexts from stdin and git, --output, and
 //! the real docker CLI's classic builder.
 
@@ -258,6 +258,48 @@ fn cache_hits_misses_survives_restart_and_prune() {
     assert!(!out.contains("Using cache"), "after prune: {out}");
     // The tagged image survived the prune and still runs.
     assert_eq!(run(&d, &["c", "cat", "/app.txt"]), "v2\n");
+}
+
+/// `--cache-from` reuses the steps recorded in an image that came from elsewhere (here:
+/// saved, removed with its whole build cache, and loaded back), as after a pull in CI.
+#[test]
+fn cache_from_reuses_the_steps_of_a_loaded_image() {
+    let d = daemon_with_busybox();
+    let ctx = context(&d, "cache-from", &[
+        ("Dockerfile", "FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY app.txt /app.txt\nRUN cat /one /app.txt > /two\nCMD [\"cat\", \"/two\"]\n"),
+        ("app.txt", "v1\n"),
+    ]);
+    let first = build(&d, &["-t", "src:1"], &ctx);
+    assert_eq!(first.matches("Running in").count(), 2, "{first}");
+    let id = inspect(&d, "src:1", "{{.Id}}");
+    let tar = d.dir.path().join("src.tar");
+    d.berth(&["save", "-o", tar.to_str().unwrap(), "src:1"]).ok();
+    d.berth(&["rmi", "src:1"]).ok();
+    d.berth(&["builder", "prune", "-f"]).ok();
+    d.berth(&["load", "-i", tar.to_str().unwrap()]).ok();
+
+    // Every step comes from src:1 (no container; a rebuild would make another image id).
+    let events_from = chrono_now();
+    let out = build(&d, &["-t", "dst", "--cache-from", "src:1"], &ctx);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    assert!(!out.contains("Running in"), "{out}");
+    assert_eq!(inspect(&d, "dst", "{{.Id}}"), id);
+    let ev = d.berth(&["events", "--since", &events_from, "--until", &chrono_now(), "--filter", "type=container"]).ok();
+    assert_eq!(ev, "", "a build from --cache-from creates no container");
+    assert_eq!(run(&d, &["dst"]), "one\nv1\n");
+
+    // A changed source: the RUN above it still comes from src:1, the rest is built; an
+    // image that does not exist is skipped, as dockerd does.
+    std::fs::write(ctx.join("app.txt"), "v2\n").unwrap();
+    let out = build(&d, &["-t", "dst2", "--cache-from", "nosuch:image", "--cache-from", "src:1"], &ctx);
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+    assert_eq!(out.matches("Running in").count(), 1, "{out}");
+    assert_eq!(run(&d, &["dst2"]), "one\nv2\n");
+    // The reused step is the same layer as src:1's.
+    let layers = |img: &str| inspect(&d, img, "{{json .RootFS.Layers}}");
+    let (src, dst2) = (layers("src:1"), layers("dst2"));
+    let prefix: Vec<&str> = src.trim_matches(|c| c == '[' || c == ']').split(',').take(2).collect();
+    assert!(dst2.starts_with(&format!("[{}", prefix.join(","))), "src {src}\ndst2 {dst2}");
 }
 
 /// Serves `body` to one HTTP GET on 127.0.0.1 (ADD <url>); returns the port.

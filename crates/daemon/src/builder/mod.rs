@@ -10,6 +10,7 @@
 
 pub mod cache;
 mod context;
+mod inline_cache;
 mod rootfs;
 mod run;
 mod stage;
@@ -49,6 +50,8 @@ pub struct Options {
     pub secrets: HashMap<String, Vec<u8>>,
     /// Keep the result as build cache only (no tag, hidden): the client exports it.
     pub no_image: bool,
+    /// `--cache-from`: local images whose recorded steps may be reused.
+    pub cache_from: Vec<String>,
 }
 
 /// The progress stream back to the client.
@@ -104,6 +107,8 @@ pub(crate) struct Build {
     pub stage_names: Vec<Option<String>>,
     /// Where RUN secret files live for the build (under the exec root, a tmpfs).
     pub secrets: PathBuf,
+    /// The `--cache-from` images that carry a cache record.
+    pub cache_from: Vec<inline_cache::Source>,
 }
 
 impl Build {
@@ -153,7 +158,9 @@ pub async fn build(state: &AppState, opts: Options, context: &Path, work: &Path,
         progress.stream(format!("[Warning] One or more build-args [{arg}] were not consumed\n")).await;
     }
     let total_steps = plan.needed.iter().filter_map(|i| evaluation.stages[*i].as_ref()).map(|s| s.steps.len() + 1).sum();
-    let b = Arc::new(Build { state: state.clone(), opts, context: context.to_owned(), work: work.to_owned(), progress: progress.clone(), images, total_steps, stage_names: df.stages.iter().map(|s| s.name.clone()).collect(), secrets: secrets.to_owned() });
+    let (st, names) = (state.clone(), opts.cache_from.clone());
+    let cache_from = tokio::task::spawn_blocking(move || inline_cache::sources(&st, &names)).await?;
+    let b = Arc::new(Build { state: state.clone(), opts, context: context.to_owned(), work: work.to_owned(), progress: progress.clone(), images, total_steps, stage_names: df.stages.iter().map(|s| s.name.clone()).collect(), secrets: secrets.to_owned(), cache_from });
     let _ = rel;
 
     // Step numbers in Dockerfile order across the needed stages.

@@ -14,9 +14,11 @@ use berth_image::store::{DeriveOptions, HistoryItem};
 use berth_image::Digest;
 use sha2::Digest as _;
 
+use super::inline_cache;
 use super::rootfs::Mounted;
 use super::run::{self, RunSpec};
 use super::{short, Build, BuildError};
+use crate::state::AppState;
 
 /// A built stage: its image.
 #[derive(Clone, Debug)]
@@ -36,6 +38,8 @@ struct StageState {
     shell: Vec<String>,
     /// CMD set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// The stage's steps that made or took an image so far (the inline cache record).
+    steps: Vec<inline_cache::Step>,
 }
 
 impl StageState {
@@ -134,7 +138,7 @@ async fn base_state(b: &Build, ev: &EvaluatedStage, done: &[Option<Outcome>]) ->
         Some(p) => format!("{key}|{p}"),
         None => key,
     };
-    Ok(StageState { image, config, author, pending: Vec::new(), key, shell, cmd_set: false })
+    Ok(StageState { image, config, author, pending: Vec::new(), key, shell, cmd_set: false, steps: Vec::new() })
 }
 
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
@@ -256,32 +260,63 @@ async fn finish_stage(b: &Build, st: &mut StageState, is_target: bool) -> Result
         }
         st.key = berth_build::cache_key::cache_key(&berth_build::cache_key::CacheKeyInput { parent: &st.key, instruction: &format!("labels {labels:?}"), ..Default::default() });
     }
-    if let Some(id) = cached(b, &st.key).await? {
-        st.image = Some(id.clone());
-        st.pending.clear();
+    if let Some(id) = cached(b, st).await? {
         return Ok(id);
     }
     let id = derive(b, st, None, Vec::new(), None).await?;
     Ok(id)
 }
 
-/// The image the cache holds for `key`, if it still exists.
-async fn cached(b: &Build, key: &str) -> Result<Option<Digest>> {
+/// The image the cache holds for the stage's current key, if it still exists, else the
+/// step taken from a `--cache-from` image; the stage moves on to it.
+async fn cached(b: &Build, st: &mut StageState) -> Result<Option<Digest>> {
     if b.opts.no_cache {
         return Ok(None);
     }
-    let (state, key) = (b.state.clone(), key.to_owned());
-    tokio::task::spawn_blocking(move || -> Result<Option<Digest>> {
-        let Some(id) = state.build_cache.get(&key)? else { return Ok(None) };
-        let Ok(d) = Digest::parse(&id) else { return Ok(None) };
-        if state.images.exists(&d)? {
-            Ok(Some(d))
-        } else {
-            state.build_cache.forget(&key)?;
-            Ok(None)
-        }
+    let (state, key, sources) = (b.state.clone(), st.key.clone(), b.cache_from.clone());
+    let (parent, config, steps) = (st.image.clone(), serde_json::to_value(&st.config)?, st.steps.clone());
+    let hit = tokio::task::spawn_blocking(move || -> Result<Option<(Digest, inline_cache::Step)>> {
+        let local = match state.build_cache.get(&key)?.and_then(|id| Digest::parse(&id).ok()) {
+            Some(d) if state.images.exists(&d)? => Some(d),
+            Some(_) => {
+                state.build_cache.forget(&key)?;
+                None
+            }
+            None => None,
+        };
+        let id = match local {
+            Some(d) => d,
+            None if sources.is_empty() => return Ok(None),
+            None => {
+                let below = match &parent {
+                    Some(p) => state.images.get(p)?.diff_ids,
+                    None => Vec::new(),
+                };
+                let id = match inline_cache::find(&sources, &key, &below) {
+                    None => return Ok(None),
+                    Some(inline_cache::Found::Whole(id)) => id,
+                    Some(inline_cache::Found::Prefix { image, layers, history }) => state.images.derive_prefix(&image, layers, history, config, &inline_cache::fields(&steps, &key))?,
+                };
+                state.build_cache.put(&key, &id.to_string())?;
+                id
+            }
+        };
+        let step = step_entry(&state, &id, &key)?;
+        Ok(Some((id, step)))
     })
-    .await?
+    .await??;
+    Ok(hit.map(|(id, step)| {
+        st.image = Some(id.clone());
+        st.pending.clear();
+        st.steps.push(step);
+        id
+    }))
+}
+
+/// The inline cache entry for the image a step made or took.
+fn step_entry(state: &AppState, id: &Digest, key: &str) -> Result<inline_cache::Step> {
+    let (layers, history) = inline_cache::counts(&state.images.get(id)?.config_bytes);
+    Ok(inline_cache::Step { key: key.to_owned(), layers: Some(layers), history: Some(history) })
 }
 
 /// Records a new image from the stage's image, `upper`'s changes and the pending
@@ -298,15 +333,18 @@ async fn derive(b: &Build, st: &mut StageState, upper: Option<PathBuf>, more: Ve
         tag: None,
         intermediate: true,
         owners,
+        fields: inline_cache::fields(&st.steps, &st.key),
     };
     let (state, key) = (b.state.clone(), st.key.clone());
-    let id = tokio::task::spawn_blocking(move || -> Result<Digest> {
+    let (id, step) = tokio::task::spawn_blocking(move || -> Result<(Digest, inline_cache::Step)> {
         let id = state.images.derive(upper.as_deref(), &opts)?;
         state.build_cache.put(&key, &id.to_string())?;
-        Ok(id)
+        let step = step_entry(&state, &id, &key)?;
+        Ok((id, step))
     })
     .await??;
     st.image = Some(id.clone());
+    st.steps.push(step);
     Ok(id)
 }
 
@@ -317,10 +355,8 @@ async fn layer_step(b: &Build, st: &mut StageState, step: &EvaluatedStep, done: 
         _ => None,
     };
     st.key = step_cache_key(&st.key, step, sources.as_ref().map(|s| s.checksum.as_str()), None);
-    if let Some(id) = cached(b, &st.key).await? {
+    if let Some(id) = cached(b, st).await? {
         b.progress.stream(format!(" ---> Using cache\n ---> {}\n", short(&id))).await;
-        st.image = Some(id);
-        st.pending.clear();
         return Ok(());
     }
     let item = HistoryItem { created_by: step.original.trim().to_owned(), comment: Some(COMMENT.into()), empty_layer: false };

@@ -62,8 +62,13 @@ fn options(params: &Params, req: &Request) -> ApiResult<Options> {
         }
         None => false,
     };
+    let cache_from = match params.non_empty("cachefrom") {
+        Some(raw) => serde_json::from_str::<Vec<String>>(raw).map_err(|e| ApiError::bad_request(format!("invalid cachefrom parameter: {e}")))?,
+        None => Vec::new(),
+    };
     Ok(Options {
         tags,
+        cache_from,
         dockerfile: params.non_empty("dockerfile").unwrap_or("Dockerfile").to_owned(),
         build_args: string_map(params, "buildargs")?,
         target: params.non_empty("target").map(str::to_owned),

@@ -89,6 +89,9 @@ pub struct DeriveOptions {
     pub intermediate: bool,
     /// As [`CommitOptions::owners`].
     pub owners: Option<crate::changes::IdMapping>,
+    /// Top-level config fields to set (a null value removes one inherited from `base`):
+    /// the builder's inline cache record.
+    pub fields: serde_json::Map<String, Value>,
 }
 
 impl ImageStore {
@@ -97,7 +100,7 @@ impl ImageStore {
     /// history entry; tags it if asked. Returns the new image id.
     pub fn commit_container(&self, upper: &Path, opts: &CommitOptions) -> Result<Digest> {
         let history = vec![HistoryItem { created_by: opts.created_by.clone(), comment: opts.comment.clone(), empty_layer: false }];
-        let derive = DeriveOptions { base: opts.base.clone(), config: opts.config.clone(), history, author: opts.author.clone(), tag: opts.tag.clone(), intermediate: false, owners: opts.owners.clone() };
+        let derive = DeriveOptions { base: opts.base.clone(), config: opts.config.clone(), history, author: opts.author.clone(), tag: opts.tag.clone(), intermediate: false, owners: opts.owners.clone(), fields: Default::default() };
         self.derive(Some(upper), &derive)
     }
 
@@ -162,6 +165,7 @@ impl ImageStore {
                 hist.push(h);
             }
         }
+        set_fields(&mut image, &opts.fields);
         if let Some((_, _, diff_id)) = &layer {
             if !image["rootfs"]["diff_ids"].is_array() {
                 image["rootfs"]["diff_ids"] = json!([]);
@@ -196,6 +200,62 @@ impl ImageStore {
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("generated manifest", e))?;
         let id = self.register_manifest_as(&manifest_bytes, tag.as_slice(), opts.intermediate)?;
         Ok(id)
+    }
+
+    /// An intermediate image made of `source`'s first `layers` layers and first `history`
+    /// history entries, with `config` as its runtime config and `fields` set on top: the
+    /// state `source`'s build was in after one of its steps (`build --cache-from`). Its
+    /// `created` is that of its last history entry, so making it twice gives one image.
+    pub fn derive_prefix(&self, source: &Digest, layers: usize, history: usize, config: Value, fields: &serde_json::Map<String, Value>) -> Result<Digest> {
+        let src = self.get(source)?;
+        let bad = |what: &str| Error::json("image config", format!("{source} has no {what} to cut its history at"));
+        if layers > src.diff_ids.len() {
+            return Err(bad(&format!("{layers} layers")));
+        }
+        let mut image: Value = serde_json::from_slice(&src.config_bytes).map_err(|e| Error::json("source image config", e))?;
+        let hist = image["history"].as_array_mut().ok_or_else(|| bad("history"))?;
+        if history > hist.len() {
+            return Err(bad(&format!("{history} history entries")));
+        }
+        hist.truncate(history);
+        let made = hist.iter().filter(|h| !h["empty_layer"].as_bool().unwrap_or(false)).count();
+        if made != layers {
+            return Err(bad(&format!("layer count {layers} at history entry {history}")));
+        }
+        let created = hist.last().and_then(|h| h.get("created")).cloned();
+        if let Some(c) = created {
+            image["created"] = c;
+        }
+        if let Some(d) = image["rootfs"]["diff_ids"].as_array_mut() {
+            d.truncate(layers);
+        }
+        image["config"] = config;
+        set_fields(&mut image, fields);
+        let config_bytes = serde_json::to_vec(&image).map_err(|e| Error::json("generated config", e))?;
+        if config_bytes.len() > MAX_CONFIG_SIZE {
+            return Err(Error::json("generated config", "larger than the config size limit"));
+        }
+        let config_digest = self.content().write_bytes(&config_bytes)?;
+        let mut manifest: Value = serde_json::from_slice(&self.content().read(&src.manifest_digest, MAX_MANIFEST_SIZE)?).map_err(|e| Error::json("source image manifest", e))?;
+        manifest["config"]["digest"] = json!(config_digest.to_string());
+        manifest["config"]["size"] = json!(config_bytes.len());
+        if let Some(l) = manifest["layers"].as_array_mut() {
+            l.truncate(layers);
+        }
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("generated manifest", e))?;
+        self.register_manifest_as(&manifest_bytes, &[], true)
+    }
+}
+
+fn set_fields(image: &mut Value, fields: &serde_json::Map<String, Value>) {
+    if let Some(o) = image.as_object_mut() {
+        for (k, v) in fields {
+            if v.is_null() {
+                o.remove(k);
+            } else {
+                o.insert(k.clone(), v.clone());
+            }
+        }
     }
 }
 
@@ -239,5 +299,40 @@ mod tests {
         std::fs::create_dir_all(&empty).unwrap();
         let id2 = store.commit_container(&empty, &CommitOptions { base: Some(base), config: json!({}), ..Default::default() }).unwrap();
         assert_eq!(store.get(&id2).unwrap().chain_ids.len(), 1);
+    }
+
+    #[test]
+    fn a_prefix_is_the_state_after_one_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path(), &tmp.path().join("db")).unwrap();
+        let base_tar = crate::layer::tests_support::tar_of(&[("etc/a".to_string(), "a".to_string())]);
+        let base = store.import(&base_tar[..], &Default::default()).unwrap();
+        let step = |base: &Digest, file: &str, history: Vec<HistoryItem>| {
+            let upper = tmp.path().join(format!("upper-{file}"));
+            std::fs::create_dir_all(&upper).unwrap();
+            std::fs::write(upper.join(file), file).unwrap();
+            let mut fields = serde_json::Map::new();
+            fields.insert("x.mark".into(), json!(file));
+            store.derive(Some(&upper), &DeriveOptions { base: Some(base.clone()), config: json!({ "Cmd": [file] }), history, fields, ..Default::default() }).unwrap()
+        };
+        let made = |c: &str| HistoryItem { created_by: c.into(), ..Default::default() };
+        let env = HistoryItem { created_by: "ENV A=1".into(), empty_layer: true, ..Default::default() };
+        let one = step(&base, "one", vec![env.clone(), made("RUN one")]);
+        let two = step(&one, "two", vec![env, made("RUN two")]);
+        // base (1 entry) + ENV + RUN one: 2 layers, 3 entries.
+        let fields: serde_json::Map<String, Value> = [("x.mark".to_string(), Value::Null)].into_iter().collect();
+        let p = store.derive_prefix(&two, 2, 3, json!({ "Cmd": ["p"] }), &fields).unwrap();
+        let rec = store.get(&p).unwrap();
+        assert_eq!(rec.diff_ids, store.get(&one).unwrap().diff_ids);
+        assert!(store.layers().diff_dir(&rec.chain_ids[1]).join("one").exists());
+        let cfg: Value = serde_json::from_slice(&rec.config_bytes).unwrap();
+        assert_eq!(cfg["history"].as_array().unwrap().len(), 3);
+        assert_eq!(cfg["config"]["Cmd"], json!(["p"]));
+        assert!(cfg.get("x.mark").is_none(), "a null field is removed");
+        assert_eq!(store.derive_prefix(&two, 2, 3, json!({ "Cmd": ["p"] }), &fields).unwrap(), p, "the same prefix twice is one image");
+        assert!(store.derive_prefix(&two, 2, 4, json!({}), &fields).is_ok(), "entry 4 is an ENV: still two layers");
+        assert!(store.derive_prefix(&two, 2, 5, json!({}), &fields).is_err(), "entry 5 made a third layer");
+        assert!(store.derive_prefix(&two, 3, 9, json!({}), &fields).is_err());
+        store.check(true).unwrap();
     }
 }
