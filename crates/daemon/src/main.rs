@@ -7,6 +7,7 @@ mod containers;
 mod error;
 mod events;
 mod host_ids;
+mod idle;
 mod params;
 mod routes;
 mod secrets;

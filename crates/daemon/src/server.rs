@@ -13,9 +13,6 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::UnixListener;
 use tower::Layer;
 
-/// How often berthd gives back pages it holds but does not use ([`berth_runtime::sys::trim_resident`]).
-const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
@@ -99,15 +96,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         servers.spawn(crate::tcp::serve(listener, tls.clone(), app.clone(), stop_rx.clone()));
     }
 
-    // Give back the pages start-up and past bursts of work left resident (code that
-    // will not run again soon, freed heap): an idle berthd holds only its working set.
-    tokio::spawn(async {
-        let mut every = tokio::time::interval(TRIM_INTERVAL);
-        loop {
-            every.tick().await;
-            let _ = tokio::task::spawn_blocking(berth_runtime::sys::trim_resident).await;
-        }
-    });
+    crate::idle::spawn_trimmer();
 
     // SIGHUP: reload daemon.json's container defaults, as dockerd reloads its
     // reloadable keys.
@@ -151,6 +140,7 @@ pub fn app(state: AppState) -> impl tower::Service<Request, Response = Response,
 
 /// `/v1.45/images/json` → `/images/json`; versions outside 1.41–1.50 get Docker's 400.
 async fn strip_version(mut req: Request, next: Next) -> Response {
+    crate::idle::touch();
     let path = req.uri().path();
     if let Some(rest) = path.strip_prefix("/v") {
         let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
