@@ -48,6 +48,9 @@ pub enum Body<'a> {
     Json(Vec<u8>),
     /// Streamed with chunked transfer encoding.
     Stream { content_type: &'static str, reader: Box<dyn Read + 'a> },
+    /// Written by the caller straight into the request (chunked): no pipe or thread
+    /// between a producer such as a tar writer and the socket.
+    Writer { content_type: &'static str, write: Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + 'a> },
 }
 
 /// A client for one daemon.
@@ -92,7 +95,7 @@ impl Client {
         match &body {
             Body::Empty => head.push_str("Content-Length: 0\r\n"),
             Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())),
-            Body::Stream { content_type, .. } => head.push_str(&format!("Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n")),
+            Body::Stream { content_type, .. } | Body::Writer { content_type, .. } => head.push_str(&format!("Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n")),
         }
         head.push_str("\r\n");
         // A daemon may answer (e.g. 400) before reading the whole body and close; its
@@ -137,7 +140,7 @@ impl Client {
         match &body {
             Body::Empty => head.push_str("Content-Length: 0\r\n"),
             Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len())),
-            Body::Stream { .. } => return Err(ClientError::Protocol("a hijacked request cannot stream a body".into())),
+            Body::Stream { .. } | Body::Writer { .. } => return Err(ClientError::Protocol("a hijacked request cannot stream a body".into())),
         }
         head.push_str("\r\n");
         send(&mut stream, head.as_bytes(), body)?;
@@ -181,8 +184,48 @@ fn send(stream: &mut UnixStream, head: &[u8], body: Body<'_>) -> io::Result<()> 
             }
             stream.write_all(b"0\r\n\r\n")?;
         }
+        Body::Writer { write, .. } => {
+            let mut chunked = Chunked { out: &mut *stream, buf: Vec::with_capacity(CHUNK) };
+            write(&mut chunked)?;
+            chunked.flush()?;
+            stream.write_all(b"0\r\n\r\n")?;
+        }
     }
     stream.flush()
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Chunked transfer encoding over a writer, in chunks of up to [`CHUNK`] bytes.
+struct Chunked<'a, W: Write> {
+    out: &'a mut W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Write for Chunked<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > CHUNK {
+            self.flush()?;
+        }
+        if data.len() >= CHUNK {
+            self.out.write_all(format!("{:x}\r\n", data.len()).as_bytes())?;
+            self.out.write_all(data)?;
+            self.out.write_all(b"\r\n")?;
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.out.write_all(format!("{:x}\r\n", self.buf.len()).as_bytes())?;
+            self.out.write_all(&self.buf)?;
+            self.out.write_all(b"\r\n")?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
 }
 
 /// A response: status, headers, and the body as a reader.

@@ -242,6 +242,22 @@ fn context_tar(dir: &Path, dockerfile_rel: &str, extra: Option<(&str, &[u8])>, o
     Ok(())
 }
 
+/// A writer that remembers whether a write to it failed.
+struct Watched<'a> {
+    out: &'a mut dyn Write,
+    broke: bool,
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.out.write(data).inspect_err(|_| self.broke = true)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush().inspect_err(|_| self.broke = true)
+    }
+}
+
 fn is_archive(head: &[u8]) -> bool {
     head.len() > 262 && &head[257..262] == b"ustar"
         || head.starts_with(&[0x1f, 0x8b])
@@ -393,23 +409,36 @@ pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
     if !secrets.is_empty() {
         headers.push(("X-Berth-Build-Secrets", base64::engine::general_purpose::STANDARD.encode(json!(secrets).to_string())));
     }
-    // A directory is tarred while it is sent (no temporary copy of a large context).
-    let (reader, writer_thread): (Box<dyn Read>, _) = match body {
-        Context::Tar(f) => (Box::new(f), None),
+    // A directory is tarred while it is sent, straight into the request (no temporary
+    // copy of a large context, no pipe).
+    let tar_failure = std::cell::RefCell::new(None);
+    let body = match body {
+        Context::Tar(f) => Body::Stream { content_type: "application/x-tar", reader: Box::new(f) },
         Context::Dir { dir, extra } => {
-            let (rd, wr) = io::pipe().map_err(|e| fail(format!("creating a pipe: {e}")))?;
-            let name = dockerfile.clone();
-            let t = std::thread::spawn(move || context_tar(&dir, &name, extra.as_deref().map(|d| (name.as_str(), d)), io::BufWriter::with_capacity(1 << 20, wr)));
-            (Box::new(rd), Some(t))
+            let (name, failure) = (dockerfile.clone(), &tar_failure);
+            Body::Writer {
+                content_type: "application/x-tar",
+                write: Box::new(move |out: &mut dyn Write| {
+                    let mut out = Watched { out, broke: false };
+                    context_tar(&dir, &name, extra.as_deref().map(|d| (name.as_str(), d)), &mut out).map_err(|f| {
+                        let e = io::Error::other(f.message.clone().unwrap_or_default());
+                        // A daemon that stopped reading (it answered, e.g. with a
+                        // Dockerfile error) is not a context problem: its answer says why.
+                        if !out.broke {
+                            *failure.borrow_mut() = Some(f);
+                        }
+                        e
+                    })
+                }),
+            }
         }
     };
-    let sent = c.call_with("POST", &format!("/build{q}"), &headers, Body::Stream { content_type: "application/x-tar", reader });
-    let written = writer_thread.map(|t| t.join().unwrap_or_else(|_| Err(fail("the context writer panicked"))));
+    let sent = c.call_with("POST", &format!("/build{q}"), &headers, body);
     // The daemon's answer explains a refused request best; a context that could not be
     // read (an unreadable file) explains a truncated one.
     let resp = sent?;
-    if let Some(Err(e)) = written {
-        return Err(e);
+    if let Some(f) = tar_failure.into_inner() {
+        return Err(f);
     }
     let quiet = a.quiet || a.progress == "quiet";
     let timed = match a.progress.as_str() {

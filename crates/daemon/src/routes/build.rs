@@ -107,6 +107,8 @@ pub async fn build(State(state): State<AppState>, params: Params, req: Request) 
                 progress.message(m).await;
             }
         }
+        // The client's answer ends here; the context is deleted after it.
+        drop(progress);
         let (w, s) = (work, secrets_dir);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&w);
