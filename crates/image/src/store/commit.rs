@@ -174,20 +174,13 @@ impl ImageStore {
                 d.push(json!(diff_id.to_string()));
             }
         }
-        let config_bytes = serde_json::to_vec(&image).map_err(|e| Error::json("generated config", e))?;
-        if config_bytes.len() > MAX_CONFIG_SIZE {
-            return Err(Error::json("generated config", "larger than the config size limit"));
-        }
-        let config_digest = self.content().write_bytes(&config_bytes)?;
-
         // The manifest: the base's layer descriptors plus the new layer.
         let mut manifest: Value = match &base {
             Some(b) => serde_json::from_slice(&self.content().read(&b.manifest_digest, MAX_MANIFEST_SIZE)?).map_err(|e| Error::json("base image manifest", e))?,
             None => json!({ "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST, "config": { "mediaType": media_type::OCI_CONFIG }, "layers": [] }),
         };
         let docker_kind = manifest["mediaType"].as_str() == Some(media_type::DOCKER_MANIFEST);
-        manifest["config"]["digest"] = json!(config_digest.to_string());
-        manifest["config"]["size"] = json!(config_bytes.len());
+        self.write_config(&image, &mut manifest)?;
         if let Some((blob, size, _)) = &layer {
             let mt = if docker_kind { media_type::DOCKER_LAYER_TAR } else { media_type::OCI_LAYER_TAR };
             if !manifest["layers"].is_array() {
@@ -231,19 +224,25 @@ impl ImageStore {
         }
         image["config"] = config;
         set_fields(&mut image, fields);
-        let config_bytes = serde_json::to_vec(&image).map_err(|e| Error::json("generated config", e))?;
-        if config_bytes.len() > MAX_CONFIG_SIZE {
-            return Err(Error::json("generated config", "larger than the config size limit"));
-        }
-        let config_digest = self.content().write_bytes(&config_bytes)?;
         let mut manifest: Value = serde_json::from_slice(&self.content().read(&src.manifest_digest, MAX_MANIFEST_SIZE)?).map_err(|e| Error::json("source image manifest", e))?;
-        manifest["config"]["digest"] = json!(config_digest.to_string());
-        manifest["config"]["size"] = json!(config_bytes.len());
+        self.write_config(&image, &mut manifest)?;
         if let Some(l) = manifest["layers"].as_array_mut() {
             l.truncate(layers);
         }
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("generated manifest", e))?;
         self.register_manifest_as(&manifest_bytes, &[], true)
+    }
+
+    /// Stores a generated image config and points the manifest's config descriptor at it.
+    fn write_config(&self, image: &Value, manifest: &mut Value) -> Result<()> {
+        let config_bytes = serde_json::to_vec(image).map_err(|e| Error::json("generated config", e))?;
+        if config_bytes.len() > MAX_CONFIG_SIZE {
+            return Err(Error::json("generated config", "larger than the config size limit"));
+        }
+        let config_digest = self.content().write_bytes(&config_bytes)?;
+        manifest["config"]["digest"] = json!(config_digest.to_string());
+        manifest["config"]["size"] = json!(config_bytes.len());
+        Ok(())
     }
 }
 
