@@ -42,6 +42,17 @@ pub async fn run(cfg: Config) -> Result<()> {
         }
     })
     .await?;
+    // Other software changing the host's firewall later (dockerd starting and setting
+    // FORWARD's policy to DROP, an nftables reload flushing berth's table) is repaired
+    // as soon as its burst of changes is over.
+    let st = state.clone();
+    let _firewall_watch = berth_network::firewall_watch::watch(move || match st.network.check_firewall() {
+        Ok(true) => tracing::info!("berth's nftables table was gone (ruleset flushed?): rebuilt"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("re-checking the firewall after a host change: {e}"),
+    })
+    .map_err(|e| tracing::warn!("not watching the host firewall for changes: {e}"))
+    .ok();
     // Containers that ran under the previous berthd: re-adopt their shims (live restore).
     crate::containers::lifecycle::restore(&state).await;
     let app = app(state.clone());
@@ -104,6 +115,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         let st = state.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
+                // iptables-legacy changes are not announced over netlink: SIGHUP checks too.
+                let net = st.network.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || net.check_firewall()).await {
+                    tracing::warn!("SIGHUP: re-checking the firewall: {e}");
+                }
                 let Some(path) = st.config_file.clone() else {
                     tracing::info!("SIGHUP: no config file to reload");
                     continue;

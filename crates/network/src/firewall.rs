@@ -189,6 +189,20 @@ pub fn apply(table: &str, rules: &Ruleset) -> Result<()> {
     iptables_compat(table, rules)
 }
 
+/// Puts back what someone else removed or made ineffective since the last [`apply`]:
+/// berth's table (gone after `nft flush ruleset`, e.g. nftables.service reloading) and
+/// the iptables chain (needed once Docker started and set FORWARD's policy to DROP).
+/// Changes nothing when all is in place, so calling it after every host ruleset change
+/// cannot feed on its own changes. Returns whether the table had to be rebuilt.
+pub fn ensure(table: &str, rules: &Ruleset) -> Result<bool> {
+    let rebuilt = !rules.is_empty() && !table_exists(table);
+    if rebuilt {
+        run_nft(&batch(table, rules))?;
+    }
+    iptables_compat(table, rules)?;
+    Ok(rebuilt)
+}
+
 /// True if berth's table exists (used by tests and cleanup checks).
 pub fn table_exists(table: &str) -> bool {
     Command::new("nft")
@@ -258,25 +272,45 @@ fn iptables_compat(table: &str, rules: &Ruleset) -> Result<()> {
             None => Err(Error::Nft(format!("iptables {what}: could not run iptables"))),
         }
     };
-    if !iptables(&["-S", &chain]).is_some_and(|o| o.status.success()) {
-        check(iptables(&["-N", &chain]), "create chain")?;
-    }
-    check(iptables(&["-F", &chain]), "flush own chain")?;
-    for b in &rules.bridges {
-        if b.internal {
-            check(iptables(&["-A", &chain, "-i", &b.bridge, "-o", &b.bridge, "-j", "ACCEPT"]), "add rule")?;
-            continue;
+    // Rewrite the chain only when it differs: the firewall watcher calls this after
+    // every ruleset change on the host, and a needless rewrite would be a change too.
+    let wanted_rules = compat_rules(rules);
+    let current = iptables(&["-S", &chain]).filter(|o| o.status.success());
+    let in_step = current.as_ref().is_some_and(|o| {
+        let text = String::from_utf8_lossy(&o.stdout);
+        let have: Vec<&str> = text.lines().map(str::trim).filter(|l| l.starts_with("-A ")).collect();
+        have.len() == wanted_rules.len() && have.iter().zip(&wanted_rules).all(|(h, w)| *h == format!("-A {chain} {}", w.join(" ")))
+    });
+    if !in_step {
+        if current.is_none() {
+            check(iptables(&["-N", &chain]), "create chain")?;
         }
-        check(iptables(&["-A", &chain, "-i", &b.bridge, "-j", "ACCEPT"]), "add rule")?;
-        check(
-            iptables(&["-A", &chain, "-o", &b.bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT"]),
-            "add rule",
-        )?;
+        check(iptables(&["-F", &chain]), "flush own chain")?;
+        for r in &wanted_rules {
+            let mut args = vec!["-A", chain.as_str()];
+            args.extend(r.iter().map(String::as_str));
+            check(iptables(&args), "add rule")?;
+        }
     }
     if !has_jump {
         check(iptables(&["-I", "FORWARD", "-j", &chain]), "insert jump")?;
     }
     Ok(())
+}
+
+/// The rules of berth's iptables chain, each as `iptables -S` prints it after `-A CHAIN`.
+fn compat_rules(rules: &Ruleset) -> Vec<Vec<String>> {
+    let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for b in &rules.bridges {
+        if b.internal {
+            out.push(words(&format!("-i {0} -o {0} -j ACCEPT", b.bridge)));
+            continue;
+        }
+        out.push(words(&format!("-i {} -j ACCEPT", b.bridge)));
+        out.push(words(&format!("-o {} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT", b.bridge)));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@
 pub mod dns;
 pub mod error;
 pub mod firewall;
+pub mod firewall_watch;
 pub mod hostport;
 pub mod ipam;
 pub mod manager;

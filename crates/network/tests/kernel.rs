@@ -38,7 +38,10 @@ struct Env {
 
 impl Env {
     fn new(n: u8) -> Env {
-        let guard = HOST_FIREWALL.read().unwrap_or_else(|p| p.into_inner());
+        Env::with_guard(n, HOST_FIREWALL.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn with_guard(n: u8, guard: std::sync::RwLockReadGuard<'static, ()>) -> Env {
         let dir = PathBuf::from(format!("/tmp/berth-nettest-{n}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -590,11 +593,27 @@ struct ForwardPolicy(String);
 
 impl ForwardPolicy {
     fn set_drop() -> Option<ForwardPolicy> {
-        let o = std::process::Command::new("iptables").args(["-w", "-S", "FORWARD"]).output().ok()?;
-        let text = String::from_utf8_lossy(&o.stdout);
+        ForwardPolicy::set("DROP")
+    }
+
+    fn set(policy: &str) -> Option<ForwardPolicy> {
+        let text = forward_listing()?;
         let old = if text.lines().any(|l| l.trim() == "-P FORWARD DROP") { "DROP" } else { "ACCEPT" };
-        let ok = std::process::Command::new("iptables").args(["-w", "-P", "FORWARD", "DROP"]).status().ok()?.success();
+        let ok = std::process::Command::new("iptables").args(["-w", "-P", "FORWARD", policy]).status().ok()?.success();
         ok.then(|| ForwardPolicy(old.to_string()))
+    }
+}
+
+fn forward_listing() -> Option<String> {
+    let o = std::process::Command::new("iptables").args(["-w", "-S", "FORWARD"]).output().ok()?;
+    Some(String::from_utf8_lossy(&o.stdout).to_string())
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "still not so after 10 s: {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -684,6 +703,65 @@ fn works_beside_a_forward_drop_policy() {
     let fwd = String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-w", "-S", "FORWARD"]).output().unwrap().stdout).to_string();
     assert!(!fwd.contains(&chain), "jump left behind: {fwd}");
     drop(policy);
+    drop(other);
+    drop(env);
+    drop(exclusive);
+}
+
+#[test]
+fn a_firewall_changed_later_is_repaired() {
+    require_root!();
+    let exclusive = HOST_FIREWALL.write().unwrap_or_else(|p| p.into_inner());
+    static NEVER_WRITTEN: RwLock<()> = RwLock::new(());
+    let env = Env::with_guard(19, NEVER_WRITTEN.read().unwrap());
+    let other = OtherHost::new(&env.dir);
+    let Some(accept) = ForwardPolicy::set("ACCEPT") else {
+        eprintln!("skipped: iptables not usable");
+        return;
+    };
+    env.network("late", "btn-late", "10.213.19.0/24", false);
+    let (id, ns, _) = env.container("late", "c");
+    let published = env.mgr().publish(&id, &parse_publish("80").unwrap()).unwrap();
+    let table = env.cfg.nft_table.clone();
+    let jump = format!("-A FORWARD -j {}", berth_network::firewall::compat_chain(&table));
+    assert!(!forward_listing().unwrap().contains(&jump), "no jump is needed under policy ACCEPT");
+
+    // berthd's watcher, over the same store.
+    let watcher_mgr = NetworkManager::open(env.cfg.clone(), None).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watch = berth_network::firewall_watch::watch(move || {
+        let _ = tx.send(watcher_mgr.check_firewall().map_err(|e| e.to_string()));
+    })
+    .unwrap();
+
+    // dockerd starts after berthd: FORWARD's policy becomes DROP.
+    let drop_policy = ForwardPolicy::set_drop().unwrap();
+    wait_until("berth's jump in FORWARD after the policy became DROP", || forward_listing().unwrap().contains(&jump));
+    let srv = tcp_server(&other.ns, 9000, "outbound ok");
+    assert_eq!(fetch(Some(&ns), (Ipv4Addr::new(10, 213, 99, 2), 9000).into()).unwrap(), "outbound ok");
+    srv.join().unwrap();
+
+    // nftables.service reloads: berth's table is flushed away, and comes back.
+    assert!(std::process::Command::new("nft").args(["delete", "table", "ip", &table]).status().unwrap().success());
+    wait_until("berth's table rebuilt", || berth_network::firewall::table_exists(&table));
+    let mut rebuilt = false;
+    while let Ok(r) = rx.recv_timeout(Duration::from_secs(2)) {
+        rebuilt |= r.expect("check_firewall failed");
+    }
+    assert!(rebuilt, "the watcher did not report the rebuild");
+    // The rebuilt table carries the published port: the other host reaches it.
+    let srv = tcp_server(&ns, 80, "inbound ok");
+    assert_eq!(fetch(Some(&other.ns), (Ipv4Addr::new(10, 213, 99, 1), published[0].host_port).into()).unwrap(), "inbound ok");
+    srv.join().unwrap();
+
+    // Its own checks changed nothing, so the watcher went quiet.
+    assert!(rx.recv_timeout(Duration::from_secs(1)).is_err(), "the watcher kept firing on its own changes");
+    drop(watch);
+    env.mgr().release(&id).unwrap().wait();
+    env.mgr().purge().unwrap();
+    assert!(!forward_listing().unwrap().contains(&jump), "jump left behind");
+    drop(drop_policy);
+    drop(accept);
     drop(other);
     drop(env);
     drop(exclusive);
