@@ -15,11 +15,16 @@
 #   bash bench/network.sh                         berth + whichever peers are usable
 #   PEERS=berth bash bench/network.sh             berth alone
 #   RUNS=20 WARMUP=2 SIZE_MB=1024 TP_ROUNDS=3 bash bench/network.sh
+#   DOCKERD=1 bash bench/network.sh               with a private dockerd (see below)
 #
 # berth: release build; a private berthd (own data root, exec root, socket, default bridge
 # berthbench0 on 10.233.0.0/24) with the offline busybox image, stopped and its bridge and
 # nftables table removed at exit. docker: used when `docker info` answers on its default
-# socket (the benchmark does not start dockerd). podman: used when installed. busybox is
+# socket; with DOCKERD=1 and none answering, a private dockerd is started with its
+# networking on (bridge docker-bench0 on DOCKER_BIP, iptables rules, as a real install
+# has them): the host's iptables rules and ip_forward are saved first and restored at
+# exit, and the bridge deleted. That run is also berth working beside Docker's rules
+# (FORWARD policy DROP). podman: used when installed. busybox is
 # imported into each from the same rootfs if missing. Needs root, curl.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
@@ -28,7 +33,7 @@ pb=$top/../shared/peer-bench
 command -v curl >/dev/null || { echo "bench/network: curl missing (apt-get install curl)" >&2; exit 1; }
 WORKDIR=${WORKDIR:-/tmp}; export WORKDIR
 RUNS=${RUNS:-20}; WARMUP=${WARMUP:-2}; SIZE_MB=${SIZE_MB:-1024}; TP_ROUNDS=${TP_ROUNDS:-3}
-BRIDGE=${BRIDGE:-berthbench0}; BIP=${BIP:-10.233.0.1/24}
+BRIDGE=${BRIDGE:-berthbench0}; BIP=${BIP:-10.233.0.1/24}; DOCKER_BIP=${DOCKER_BIP:-10.234.0.1/24}
 
 (cd "$top" && cargo build --release -q -p berth-cli -p berth-daemon -p berth-shim -p berth-runtime)
 rel=$top/target/release
@@ -42,12 +47,21 @@ printf '{"bridge": "%s", "bip": "%s"}\n' "$BRIDGE" "$BIP" >"$work/daemon.json"
 "$rel/berthd" --data-root "$work/data" --exec-root "$work/run" -H "$BERTH_HOST" --pidfile "$work/berthd.pid" --config-file "$work/daemon.json" >"$work/berthd.log" 2>&1 &
 berthd_pid=$!
 peers=()
+dockerd_pid=
 cleanup() {
   local p ids
   for p in "${peers[@]}"; do
     ids=$($p ps -aq --filter name=anch-net- 2>/dev/null || true)
     [[ -z $ids ]] || $p rm -f $ids >/dev/null 2>&1 || true
   done
+  if [[ -n $dockerd_pid ]]; then
+    kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true
+    grep -o "$work/docker[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    # dockerd leaves its chains and FORWARD's DROP policy behind: put the host's back.
+    [[ ! -f $work/iptables.saved ]] || iptables-restore <"$work/iptables.saved" || echo "bench/network: restoring iptables failed; saved rules in $work/iptables.saved" >&2
+    [[ ! -f $work/ip_forward.saved ]] || cat "$work/ip_forward.saved" >/proc/sys/net/ipv4/ip_forward
+    ip link del docker-bench0 2>/dev/null || true
+  fi
   kill "$berthd_pid" 2>/dev/null || true; wait "$berthd_pid" 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   nft delete table ip "berth_$BRIDGE" 2>/dev/null || true
@@ -62,14 +76,30 @@ rootfs=$work/bbroot
 bash "$top/tests/fixtures/busybox-rootfs.sh" "$rootfs" >/dev/null
 tar -C "$rootfs" -c . | berth import -c 'CMD ["sh"]' - busybox:latest >/dev/null
 
+start_dockerd() {
+  command -v dockerd >/dev/null || return 1
+  mkdir -p "$work/docker"
+  iptables-save >"$work/iptables.saved"
+  cat /proc/sys/net/ipv4/ip_forward >"$work/ip_forward.saved"
+  ip link add docker-bench0 type bridge
+  ip addr add "$DOCKER_BIP" dev docker-bench0
+  dockerd --data-root "$work/docker/data" --exec-root "$work/docker/run" -H "unix://$work/docker/docker.sock" \
+    --pidfile "$work/docker/docker.pid" --bridge docker-bench0 >"$work/docker/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  export DOCKER_HOST=unix://$work/docker/docker.sock
+  for _ in $(seq 200); do docker info >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "bench/network: private dockerd did not answer; see $work/docker/dockerd.log" >&2
+  return 1
+}
+
 IFS=, read -r -a want <<<"${PEERS:-berth,docker,podman}"
 for p in "${want[@]}"; do
   case $p in
     berth) peers+=(berth) ;;
-    docker) if docker info >/dev/null 2>&1; then
+    docker) if docker info >/dev/null 2>&1 || { [[ ${DOCKERD:-0} == 1 ]] && start_dockerd; }; then
               docker image inspect busybox:latest >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import -c 'CMD ["sh"]' - busybox:latest >/dev/null
               peers+=(docker)
-            else echo "bench/network: docker skipped (no dockerd answering; apt-get install docker.io and start it to compare)" >&2; fi ;;
+            else echo "bench/network: docker skipped (no dockerd answering; DOCKERD=1 starts a private one)" >&2; fi ;;
     podman) if command -v podman >/dev/null; then
               podman image exists busybox:latest || tar -C "$rootfs" -c . | podman import -c 'CMD ["sh"]' - busybox:latest >/dev/null
               peers+=(podman)

@@ -296,12 +296,83 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
     assert_eq!(d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &fetch_in("www", 1)]).ok(), "by-name\n", "alias");
     let ns = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "web"]).ok();
     assert!(ns.contains(&ip), "nslookup web gives {ip}: {ns}");
+    let ns = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", &format!("web.{net}")]).ok();
+    assert!(ns.contains(&ip), "nslookup web.{net} (<name>.<network>) gives {ip}: {ns}");
     let resolv = d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/resolv.conf"]).ok();
     assert!(resolv.contains("nameserver 127.0.0.11"), "embedded DNS: {resolv}");
     // Unknown names fail to resolve.
     let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "no-such-container-x"]).output();
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&ip));
     d.berth(&["rm", "-f", "web"]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+/// A one-answer DNS server on a host loopback address, port 53: every A query gets
+/// `answer`. Stops when the returned flag is set (its socket times out every 200 ms).
+/// The thread returns the names it was asked (any type).
+fn fake_resolver(answer: [u8; 4]) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<Vec<String>>) {
+    let ip = format!("127.213.{}.{}", uniq() % 250 + 1, uniq() % 250 + 1);
+    let sock = UdpSocket::bind((ip.as_str(), 53)).expect("binding a fake resolver on a loopback address");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut asked = Vec::new();
+        let mut buf = [0u8; 512];
+        while !stop2.load(Ordering::Relaxed) {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+            // Header (id kept; QR, RD, RA; one question, one answer), the question as
+            // asked, then an A record pointing back at the question's name (0xc00c).
+            let q = &buf[..n];
+            let Some(qend) = q[12..].iter().position(|b| *b == 0).map(|p| 12 + p + 5) else { continue };
+            let mut name = Vec::new();
+            let mut i = 12;
+            while i < n && q[i] != 0 && i + 1 + usize::from(q[i]) <= n {
+                name.push(String::from_utf8_lossy(&q[i + 1..i + 1 + usize::from(q[i])]).into_owned());
+                i += 1 + usize::from(q[i]);
+            }
+            asked.push(name.join("."));
+            if qend > n || q[qend - 4..qend - 2] != [0, 1] {
+                let mut r = q[..qend.min(n)].to_vec();
+                r[2] = 0x81;
+                r[3] = 0x80;
+                let _ = sock.send_to(&r, peer); // not A: an empty answer
+                continue;
+            }
+            let mut r = Vec::from(&q[..2]);
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..qend]);
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4]);
+            r.extend_from_slice(&answer);
+            let _ = sock.send_to(&r, peer);
+        }
+        asked
+    });
+    (ip, stop, t)
+}
+
+#[test]
+fn dns_servers_of_a_container_on_a_user_network_serve_the_embedded_dns() {
+    let d = daemon_with_busybox();
+    let (net, subnet, _) = fresh_net("dn");
+    d.berth(&["network", "create", "--subnet", &subnet, &net]).ok();
+    let (resolver, stop, t) = fake_resolver([192, 0, 2, 55]);
+    d.berth(&["run", "-d", "--name", "named", "--network", &net, "busybox", "sleep", "300"]).ok();
+    // As Docker: resolv.conf still names the embedded DNS, which forwards what it does not
+    // know to the --dns server (asked from the host, so a loopback resolver works).
+    let resolv = d.berth(&["run", "--rm", "--network", &net, "--dns", &resolver, "busybox", "cat", "/etc/resolv.conf"]).ok();
+    assert!(resolv.contains("nameserver 127.0.0.11") && !resolv.contains(&resolver), "{resolv}");
+    let out = d.berth(&["run", "--rm", "--network", &net, "--dns", &resolver, "busybox", "nslookup", "app.example.test"]).ok();
+    assert!(out.contains("192.0.2.55"), "the --dns server's answer: {out}");
+    let out = d.berth(&["run", "--rm", "--network", &net, "--dns", &resolver, "busybox", "nslookup", "named"]).ok();
+    assert!(out.contains(&ip_on(&d, "named", &net)), "container names still answered by berth: {out}");
+    // Without --dns the host's resolvers are asked, not this one.
+    let _ = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "other.example.test"]).output();
+    stop.store(true, Ordering::Relaxed);
+    let asked = t.join().unwrap();
+    assert!(asked.iter().any(|n| n == "app.example.test"), "{asked:?}");
+    assert!(!asked.iter().any(|n| n.starts_with("other.") || n.starts_with("named")), "only unknown names of the container with --dns: {asked:?}");
+    d.berth(&["rm", "-f", "named"]).ok();
     d.berth(&["network", "rm", &net]).ok();
 }
 

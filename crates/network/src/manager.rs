@@ -548,6 +548,7 @@ impl NetworkManager {
                 dns.register(NameRecord {
                     container_id: ep.container_id.clone(),
                     network_id: net.id.clone(),
+                    network_name: net.name.clone(),
                     ip: ep.ip,
                     names: ep.aliases.clone(),
                 });
@@ -743,7 +744,13 @@ impl NetworkManager {
                 if net.name == "bridge" || !netns::is_mounted_netns(&ep.netns) {
                     continue;
                 }
-                dns.register(NameRecord { container_id: ep.container_id.clone(), network_id: net.id.clone(), ip: ep.ip, names: ep.aliases.clone() });
+                dns.register(NameRecord {
+                    container_id: ep.container_id.clone(),
+                    network_id: net.id.clone(),
+                    network_name: net.name.clone(),
+                    ip: ep.ip,
+                    names: ep.aliases.clone(),
+                });
                 if let Err(e) = dns.serve(&ep.container_id, &ep.netns) {
                     tracing::warn!(container = %ep.container_id, "restarting embedded DNS: {e}");
                 }

@@ -391,24 +391,29 @@ fn embedded_dns_answers_names_and_forwards_the_rest() {
     use hickory_proto::op::{Message, Query, ResponseCode};
     use hickory_proto::rr::{Name, RData, RecordType};
 
-    // A fake upstream resolver on the host's loopback: answers everything with 192.0.2.99.
-    let upstream = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let up_addr = upstream.local_addr().unwrap();
-    upstream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    // Fake upstream resolvers on the host's loopback, answering everything with one address.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let up = std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            let Ok((n, peer)) = upstream.recv_from(&mut buf) else { continue };
-            let q = Message::from_vec(&buf[..n]).unwrap();
-            let mut r = q.clone();
-            r.set_message_type(hickory_proto::op::MessageType::Response);
-            let name = q.queries()[0].name().clone();
-            r.add_answer(hickory_proto::rr::Record::from_rdata(name, 5, RData::A(hickory_proto::rr::rdata::A(Ipv4Addr::new(192, 0, 2, 99)))));
-            let _ = upstream.send_to(&r.to_vec().unwrap(), peer);
-        }
-    });
+    let fake_upstream = |answer: Ipv4Addr| {
+        let upstream = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = upstream.local_addr().unwrap();
+        upstream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((n, peer)) = upstream.recv_from(&mut buf) else { continue };
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                let mut r = q.clone();
+                r.set_message_type(hickory_proto::op::MessageType::Response);
+                let name = q.queries()[0].name().clone();
+                r.add_answer(hickory_proto::rr::Record::from_rdata(name, 5, RData::A(hickory_proto::rr::rdata::A(answer))));
+                let _ = upstream.send_to(&r.to_vec().unwrap(), peer);
+            }
+        });
+        (addr, t)
+    };
+    let (up_addr, up) = fake_upstream(Ipv4Addr::new(192, 0, 2, 99));
+    let (own_addr, own_up) = fake_upstream(Ipv4Addr::new(192, 0, 2, 77));
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let guard = HOST_FIREWALL.read().unwrap_or_else(|p| p.into_inner());
@@ -463,6 +468,15 @@ fn embedded_dns_answers_names_and_forwards_the_rest() {
     assert!(matches!(ptr.answers()[0].data(), RData::PTR(p) if p.0.to_ascii() == "web."));
     // Not ours: forwarded upstream (from the host's namespace).
     assert_eq!(a_records(&ask(&ns_cli, "example.test.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 99)]);
+    // <name>.<network>, as Docker resolves it.
+    assert_eq!(a_records(&ask(&ns_cli, "web.dns-a.", RecordType::A)), vec![ep_web.ip]);
+    assert_eq!(a_records(&ask(&ns_cli, "web.dns-b.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 99)]);
+    // A container's own resolvers (--dns) replace the host's for it alone.
+    dns.set_container_upstreams(&id_cli, vec![own_addr]);
+    assert_eq!(a_records(&ask(&ns_cli, "example.test.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 77)]);
+    assert_eq!(a_records(&ask(&ns_cli, "web.", RecordType::A)), vec![ep_web.ip], "own names still answered locally");
+    dns.set_container_upstreams(&id_cli, vec![]);
+    assert_eq!(a_records(&ask(&ns_cli, "example.test.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 99)]);
     // A container on another network is not visible: the query goes upstream.
     assert_eq!(a_records(&ask(&ns_cli, "other.", RecordType::A)), vec![Ipv4Addr::new(192, 0, 2, 99)]);
 
@@ -506,6 +520,7 @@ fn embedded_dns_answers_names_and_forwards_the_rest() {
     drop(env);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     up.join().unwrap();
+    own_up.join().unwrap();
     drop(rt);
 }
 

@@ -857,6 +857,7 @@ pub async fn restore(state: &AppState) {
         if c.running() && c.state.status != "restarting" {
             if shim::alive(&sdir) {
                 tracing::info!(container = %c.id, "re-adopting running container");
+                super::networking::set_dns_upstreams(state, &c);
                 for m in c.mounts.iter().filter(|m| m.is_volume()) {
                     if let Err(e) = state.volumes.acquire(&m.name, &c.id) {
                         tracing::warn!(container = %c.id, volume = %m.name, "re-taking volume: {e}");

@@ -140,11 +140,27 @@ fn attach_all(state: &AppState, c: &Container, nets: &[String]) -> Result<Attach
             }
         }
     }
+    if out.embedded_dns {
+        set_dns_upstreams(state, c);
+    }
     let maps = mappings(c)?;
     if !maps.is_empty() {
         state.network.publish(&c.id, &maps).map_err(|e| anyhow!("driver failed programming external connectivity on endpoint {} ({}): {e}", c.name, &c.id[..12]))?;
     }
     Ok(out)
+}
+
+/// On a user network the container's resolv.conf names the embedded DNS, and its
+/// `--dns` servers (or daemon.json's `dns`) become where that DNS forwards the names it
+/// does not know, as in Docker; without any, the host's resolvers.
+pub fn set_dns_upstreams(state: &AppState, c: &Container) {
+    let Some(dns) = state.network.dns().filter(|d| d.is_serving(&c.id)) else { return };
+    let mut servers = c.host_config.dns.clone().unwrap_or_default();
+    if servers.is_empty() {
+        servers = state.defaults().dns;
+    }
+    let ups = servers.iter().filter_map(|s| s.parse::<std::net::IpAddr>().ok()).map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
+    dns.set_container_upstreams(&c.id, ups);
 }
 
 /// After the container stopped (or a failed start): endpoints, ports, DNS and the netns

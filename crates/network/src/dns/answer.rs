@@ -107,8 +107,8 @@ mod tests {
 
     fn table() -> NameTable {
         let mut t = NameTable::default();
-        t.register(NameRecord { container_id: "a".into(), network_id: "n".into(), ip: [10, 0, 0, 2].into(), names: vec!["web".into()] });
-        t.register(NameRecord { container_id: "b".into(), network_id: "n".into(), ip: [10, 0, 0, 3].into(), names: vec!["db".into()] });
+        t.register(NameRecord { container_id: "a".into(), network_id: "n".into(), network_name: "n".into(), ip: [10, 0, 0, 2].into(), names: vec!["web".into()] });
+        t.register(NameRecord { container_id: "b".into(), network_id: "n".into(), network_name: "n".into(), ip: [10, 0, 0, 3].into(), names: vec!["db".into()] });
         t
     }
 

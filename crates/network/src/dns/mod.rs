@@ -34,6 +34,9 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 struct Shared {
     names: RwLock<NameTable>,
     upstreams: RwLock<Vec<SocketAddr>>,
+    /// A container's own resolvers (`--dns` on a user network), used instead of the
+    /// host's, as Docker's embedded DNS uses them.
+    own_upstreams: RwLock<HashMap<String, Vec<SocketAddr>>>,
     /// Containers only on internal networks: as in Docker, their queries for other
     /// names are not forwarded out of the host (SERVFAIL instead).
     no_forward: RwLock<std::collections::HashSet<String>>,
@@ -60,6 +63,7 @@ impl Dns {
             shared: Arc::new(Shared {
                 names: RwLock::new(NameTable::default()),
                 upstreams: RwLock::new(upstreams),
+                own_upstreams: RwLock::new(HashMap::new()),
                 no_forward: RwLock::new(Default::default()),
             }),
             servers: Arc::new(Mutex::new(HashMap::new())),
@@ -70,6 +74,18 @@ impl Dns {
     /// Re-reads the host's resolvers (e.g. on SIGHUP or a resolv.conf change).
     pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
         *self.shared.upstreams.write().unwrap_or_else(|p| p.into_inner()) = upstreams;
+    }
+
+    /// The resolvers a container's unknown names go to (its `--dns` servers; they are
+    /// asked from the host's namespace, so a host-local resolver such as 127.0.0.53
+    /// works); empty: the host's. Kept until [`forget_container`](Self::forget_container).
+    pub fn set_container_upstreams(&self, container_id: &str, upstreams: Vec<SocketAddr>) {
+        let mut own = self.shared.own_upstreams.write().unwrap_or_else(|p| p.into_inner());
+        if upstreams.is_empty() {
+            own.remove(container_id);
+        } else {
+            own.insert(container_id.to_string(), upstreams);
+        }
     }
 
     /// Makes a container's names resolvable on a network (visible at once).
@@ -138,6 +154,7 @@ impl Dns {
         }
         self.shared.names.write().unwrap_or_else(|p| p.into_inner()).unregister_container(container_id);
         self.set_forwarding(container_id, true);
+        self.set_container_upstreams(container_id, Vec::new());
     }
 
     /// Containers with a server running.
@@ -151,10 +168,13 @@ fn local_answer(shared: &Shared, asker: &str, query: &[u8]) -> Reply {
     answer(&names, asker, query)
 }
 
-/// Where `asker`'s unknown names go: the host's resolvers, or nowhere.
+/// Where `asker`'s unknown names go: its own resolvers, the host's, or nowhere.
 fn upstreams_for(shared: &Shared, asker: &str) -> Vec<SocketAddr> {
     if shared.no_forward.read().unwrap_or_else(|p| p.into_inner()).contains(asker) {
         return vec![];
+    }
+    if let Some(own) = shared.own_upstreams.read().unwrap_or_else(|p| p.into_inner()).get(asker) {
+        return own.clone();
     }
     shared.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone()
 }

@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 pub struct NameRecord {
     pub container_id: String,
     pub network_id: String,
+    /// The network's name: `<name>.<network>` resolves too, as in Docker.
+    pub network_name: String,
     pub ip: Ipv4Addr,
     /// Container name, aliases, short id; compared case-insensitively.
     pub names: Vec<String>,
@@ -27,6 +29,7 @@ impl NameTable {
     /// Adds or replaces the record of (container, network).
     pub fn register(&mut self, mut rec: NameRecord) {
         rec.names = rec.names.iter().map(|n| norm(n)).filter(|n| !n.is_empty()).collect();
+        rec.network_name = norm(&rec.network_name);
         self.records.retain(|r| !(r.container_id == rec.container_id && r.network_id == rec.network_id));
         self.records.push(rec);
     }
@@ -43,16 +46,17 @@ impl NameTable {
         self.records.iter().filter(|r| r.container_id == container_id).map(|r| r.network_id.as_str()).collect()
     }
 
-    /// Addresses `name` stands for, as seen by `asker` (exact, case-insensitive names).
+    /// Addresses `name` stands for, as seen by `asker` (exact, case-insensitive names;
+    /// `<name>.<network>` for a name on that network).
     pub fn lookup(&self, asker: &str, name: &str) -> Vec<Ipv4Addr> {
         let nets = self.networks_of(asker);
         let name = norm(name);
-        let mut out: Vec<Ipv4Addr> = self
-            .records
-            .iter()
-            .filter(|r| nets.contains(r.network_id.as_str()) && r.names.contains(&name))
-            .map(|r| r.ip)
-            .collect();
+        let names_it = |r: &NameRecord| {
+            r.names.contains(&name)
+                || (!r.network_name.is_empty()
+                    && name.strip_suffix(r.network_name.as_str()).and_then(|n| n.strip_suffix('.')).is_some_and(|n| r.names.iter().any(|x| x == n)))
+        };
+        let mut out: Vec<Ipv4Addr> = self.records.iter().filter(|r| nets.contains(r.network_id.as_str()) && names_it(r)).map(|r| r.ip).collect();
         out.dedup();
         out
     }
@@ -72,7 +76,7 @@ mod tests {
     use super::*;
 
     fn rec(c: &str, n: &str, ip: [u8; 4], names: &[&str]) -> NameRecord {
-        NameRecord { container_id: c.into(), network_id: n.into(), ip: ip.into(), names: names.iter().map(|s| s.to_string()).collect() }
+        NameRecord { container_id: c.into(), network_id: n.into(), network_name: format!("net-{n}"), ip: ip.into(), names: names.iter().map(|s| s.to_string()).collect() }
     }
 
     #[test]
@@ -85,6 +89,12 @@ mod tests {
         assert_eq!(t.lookup("b", "alias1"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
         assert!(t.lookup("b", "other").is_empty());
         assert!(t.lookup("c", "web").is_empty());
+        // <name>.<network>, only on that network.
+        assert_eq!(t.lookup("b", "web.net-n1"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(t.lookup("b", "Web.Net-N1."), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert!(t.lookup("b", "web.net-n2").is_empty());
+        assert!(t.lookup("b", "webnet-n1").is_empty());
+        assert!(t.lookup("c", "web.net-n1").is_empty());
         assert_eq!(t.reverse("b", Ipv4Addr::new(10, 0, 0, 2)).as_deref(), Some("web"));
         assert_eq!(t.reverse("c", Ipv4Addr::new(10, 0, 0, 2)), None);
         t.unregister("a", "n1");
