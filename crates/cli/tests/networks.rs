@@ -377,6 +377,35 @@ fn dns_servers_of_a_container_on_a_user_network_serve_the_embedded_dns() {
 }
 
 #[test]
+fn mtu_of_a_network_and_of_the_default_bridge() {
+    let d = Daemon::start_with_config(r#""mtu": 1450"#);
+    let tar = common::busybox_tar().to_str().unwrap().to_owned();
+    d.berth(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox"]).ok();
+    let (net, subnet, _) = fresh_net("mt");
+    d.berth(&["network", "create", "--subnet", &subnet, "-o", "com.docker.network.driver.mtu=1400", &net]).ok();
+    assert_eq!(d.berth(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.mtu\"}}", &net]).ok().trim(), "1400");
+    assert_eq!(d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok().trim(), "1400");
+    d.berth(&["run", "-d", "--name", "up", "--network", &net, "busybox", "sleep", "60"]).ok();
+    let bridge = bridge_of(&d, &net);
+    assert_eq!(std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu")).unwrap().trim(), "1400");
+    assert!(!veths_on(&bridge).is_empty(), "the running container's veth is on {bridge}");
+    for v in veths_on(&bridge) {
+        assert_eq!(std::fs::read_to_string(format!("/sys/class/net/{v}/mtu")).unwrap().trim(), "1400", "host end {v}");
+    }
+    // daemon.json's mtu is the default bridge's.
+    assert_eq!(d.berth(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok().trim(), "1450");
+    // A bad value names the option, and no network is left.
+    let (bad, bsub, _) = fresh_net("mtb");
+    for v in ["abc", "20", "70000"] {
+        let (_, err) = fails(&d, &["network", "create", "--subnet", &bsub, "-o", &format!("com.docker.network.driver.mtu={v}"), &bad]);
+        assert!(err.contains("com.docker.network.driver.mtu") && err.contains(v), "{err}");
+    }
+    assert!(!networks(&d).contains(&bad));
+    d.berth(&["rm", "-f", "up"]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+#[test]
 fn user_networks_are_isolated_from_each_other() {
     let d = daemon_with_busybox();
     let (a, sa, _) = fresh_net("isa");

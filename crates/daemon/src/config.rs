@@ -87,6 +87,8 @@ struct FileConfig {
     certs_dir: Option<PathBuf>,
     /// The default bridge network's gateway address and prefix (`172.17.0.1/16`).
     bip: Option<String>,
+    /// The default bridge network's MTU (Docker's `mtu`).
+    mtu: Option<u32>,
     /// berth's own key: the host bridge of the default network (default berth0). Its
     /// nftables table is `berth` for berth0, `berth_<bridge>` otherwise, so several
     /// daemons (tests) never touch each other's rules.
@@ -175,6 +177,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct NetworkConfig {
     pub bip: Option<String>,
+    pub mtu: Option<u32>,
     pub bridge: Option<String>,
 }
 
@@ -235,6 +238,9 @@ impl Config {
         if !data_root.is_absolute() {
             bail!("data-root {} must be an absolute path", data_root.display());
         }
+        if let Some(m) = file.mtu.filter(|m| !(68..=65535).contains(m)) {
+            bail!("mtu {m} is out of range: an MTU from 68 to 65535");
+        }
         Ok(Config {
             sockets,
             tls: if tcp.is_empty() { None } else { tls },
@@ -251,7 +257,7 @@ impl Config {
                 mirrors: file.registry_mirrors.clone().unwrap_or_default(),
                 certs_dir: file.certs_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
             },
-            network: NetworkConfig { bip: file.bip.clone(), bridge: file.bridge.clone() },
+            network: NetworkConfig { bip: file.bip.clone(), bridge: file.bridge.clone(), mtu: file.mtu },
             userns_remap: flags.userns_remap.or(file.userns_remap.clone()).filter(|s| !s.is_empty()),
             socket_group: match flags.group.or(file.group.clone()) {
                 Some(g) => (g, true),
@@ -355,6 +361,10 @@ mod tests {
         std::fs::write(&f, r#"{"data_root":"/srv"}"#).unwrap();
         assert!(format!("{:#}", Config::resolve(flags(), Some(&f)).unwrap_err()).contains("data_root"));
         assert!(Config::resolve(flags(), Some(&dir.join("missing.json"))).is_err());
+        std::fs::write(&f, r#"{"mtu": 1400}"#).unwrap();
+        assert_eq!(Config::resolve(flags(), Some(&f)).unwrap().network.mtu, Some(1400));
+        std::fs::write(&f, r#"{"mtu": 40}"#).unwrap();
+        assert!(format!("{:#}", Config::resolve(flags(), Some(&f)).unwrap_err()).contains("mtu 40 is out of range"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

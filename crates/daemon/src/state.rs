@@ -156,6 +156,7 @@ fn registry_client(cfg: &Config) -> berth_registry::Registry {
 fn open_network(cfg: &Config, data_root: &Path) -> Result<berth_network::NetworkManager> {
     let mut nc = berth_network::Config::new(data_root.join("berth.db"), &cfg.exec_root);
     nc.bip = cfg.network.bip.clone();
+    nc.mtu = cfg.network.mtu;
     if let Some(b) = cfg.network.bridge.as_deref().filter(|b| !b.is_empty() && *b != "berth0") {
         nc.default_bridge = b.to_owned();
         nc.nft_table = format!("berth_{}", b.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::firewall::{self, BridgeRules, Ruleset};
 use crate::hostport::{self, Reservation};
 use crate::ipam;
-use crate::model::{self, Driver, Endpoint, IpamConfig, Network, PublishedPort, OPT_BRIDGE_NAME};
+use crate::model::{self, Driver, Endpoint, IpamConfig, Network, PublishedPort, OPT_BRIDGE_NAME, OPT_MTU};
 use crate::netlink::{write_sysctl, Netlink};
 use crate::netns;
 use crate::portspec::PortMapping;
@@ -39,6 +39,8 @@ pub struct Config {
     pub bip: Option<String>,
     /// berth's nftables table (`ip` family).
     pub nft_table: String,
+    /// daemon.json `mtu`: the default bridge network's MTU (1500 when unset).
+    pub mtu: Option<u32>,
 }
 
 impl Config {
@@ -49,6 +51,7 @@ impl Config {
             default_bridge: "berth0".into(),
             bip: None,
             nft_table: "berth".into(),
+            mtu: None,
         }
     }
 }
@@ -159,7 +162,23 @@ impl NetworkManager {
     }
 
     fn ensure_default_networks_now(&self) -> Result<()> {
-        let existing: HashSet<String> = self.store.networks()?.into_iter().map(|n| n.name).collect();
+        let nets = self.store.networks()?;
+        // daemon.json's `mtu` applies to the default bridge on every start, as in Docker
+        // (which re-creates that network each time); new attachments get it.
+        if let Some(mut n) = nets.iter().find(|n| n.name == "bridge").cloned() {
+            let want = self.cfg.mtu.unwrap_or(1500).to_string();
+            if n.options.get(OPT_MTU) != Some(&want) {
+                n.options.insert(OPT_MTU.to_string(), want);
+                self.store.set_network_options(&n.id, &n.options)?;
+                if let Some(b) = n.bridge.as_deref() {
+                    let mut nl = Netlink::new()?;
+                    if let (Some(idx), Some(mtu)) = (nl.link_index(b)?, n.mtu()) {
+                        nl.set_mtu(idx, mtu)?;
+                    }
+                }
+            }
+        }
+        let existing: HashSet<String> = nets.into_iter().map(|n| n.name).collect();
         for (name, driver) in [("host", Driver::Host), ("none", Driver::Null)] {
             if !existing.contains(name) {
                 let n = Network {
@@ -194,7 +213,7 @@ impl NetworkManager {
             options.insert("com.docker.network.bridge.enable_ip_masquerade".to_string(), "true".to_string());
             options.insert("com.docker.network.bridge.host_binding_ipv4".to_string(), "0.0.0.0".to_string());
             options.insert(OPT_BRIDGE_NAME.to_string(), self.cfg.default_bridge.clone());
-            options.insert("com.docker.network.driver.mtu".to_string(), "1500".to_string());
+            options.insert(OPT_MTU.to_string(), self.cfg.mtu.unwrap_or(1500).to_string());
             let n = Network {
                 id: model::random_id(),
                 name: "bridge".into(),
@@ -289,6 +308,11 @@ impl NetworkManager {
             }
             None => format!("br-{}", &id[..12]),
         };
+        if let Some(m) = req.options.get(OPT_MTU) {
+            if model::parse_mtu(m).is_none() {
+                return Err(Error::InvalidOption { key: OPT_MTU.into(), value: m.clone(), why: "an MTU from 68 to 65535".into() });
+            }
+        }
 
         let _g = lock(&self.config_lock);
         let others = self.store.networks()?;
@@ -378,6 +402,9 @@ impl NetworkManager {
         let (Some(bridge), Some(cfg)) = (&net.bridge, net.subnet()) else { return Ok(()) };
         let mut nl = Netlink::new()?;
         let idx = nl.ensure_bridge(bridge)?;
+        if let Some(mtu) = net.mtu() {
+            nl.set_mtu(idx, mtu)?;
+        }
         nl.add_addr(idx, cfg.gateway, cfg.subnet.prefix_len())?;
         nl.set_up(idx, true)?;
         // Lets the host reach published ports via 127.0.0.1 (output DNAT to this bridge).
@@ -528,7 +555,7 @@ impl NetworkManager {
                 nl.link_index(bridge)?.ok_or_else(|| Error::NetworkNotFound(format!("bridge {bridge}")))?
             }
         };
-        nl.create_veth(&ep.host_ifname, master, &ep.ifname, ep.mac, ns.as_fd())?;
+        nl.create_veth(&ep.host_ifname, master, &ep.ifname, ep.mac, net.mtu(), ns.as_fd())?;
         let (ifname, ip, prefix, gw, internal) = (ep.ifname.clone(), ep.ip, ep.prefix_len, ep.gateway, net.internal);
         netns::run_in(&ep.netns, move || {
             let mut nl = Netlink::new()?;

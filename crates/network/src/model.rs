@@ -12,6 +12,13 @@ use crate::ipam::format_mac;
 
 /// The option naming the host bridge of a bridge network.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+/// The MTU of the network's bridge and of every container interface on it.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+/// Checks an MTU option: a number from 68 (IPv4's minimum) to 65535.
+pub fn parse_mtu(value: &str) -> Option<u32> {
+    value.trim().parse::<u32>().ok().filter(|m| (68..=65535).contains(m))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
@@ -76,6 +83,11 @@ impl Network {
 
     pub fn subnet(&self) -> Option<&IpamConfig> {
         self.ipam.first()
+    }
+
+    /// `com.docker.network.driver.mtu` (validated when the network was made).
+    pub fn mtu(&self) -> Option<u32> {
+        self.options.get(OPT_MTU).and_then(|m| m.parse().ok())
     }
 
     /// The Engine API's `Network` object (GET /networks/{id}), without `Containers`

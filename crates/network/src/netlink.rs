@@ -165,6 +165,13 @@ impl Netlink {
         self.ack("set link up/down", RouteNetlinkMessage::SetLink(msg), 0)
     }
 
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.ack(&format!("set mtu {mtu}"), RouteNetlinkMessage::SetLink(msg), 0)
+    }
+
     pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
@@ -247,16 +254,20 @@ impl Netlink {
 
     /// Creates a veth pair in one request: the host end named `host`, enslaved to
     /// `master` and up; the peer created directly inside `peer_netns` as `peer` with
-    /// `peer_mac` (so no move or rename is needed afterwards).
+    /// `peer_mac` (so no move or rename is needed afterwards); both ends get `mtu` if set.
     pub fn create_veth(
         &mut self,
         host: &str,
         master: u32,
         peer: &str,
         peer_mac: [u8; 6],
+        mtu: Option<u32>,
         peer_netns: BorrowedFd<'_>,
     ) -> Result<()> {
         let mut peer_msg = LinkMessage::default();
+        if let Some(m) = mtu {
+            peer_msg.attributes.push(LinkAttribute::Mtu(m));
+        }
         peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
         peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         peer_msg.attributes.push(LinkAttribute::NetNsFd(peer_netns.as_raw_fd()));
@@ -265,6 +276,9 @@ impl Netlink {
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
+        if let Some(m) = mtu {
+            msg.attributes.push(LinkAttribute::Mtu(m));
+        }
         if master != 0 {
             msg.attributes.push(LinkAttribute::Controller(master));
         }

@@ -123,6 +123,11 @@ impl Store {
         }
     }
 
+    pub fn set_network_options(&self, id: &str, options: &BTreeMap<String, String>) -> Result<()> {
+        self.conn().execute("UPDATE net_networks SET options = ?2 WHERE id = ?1", params![id, serde_json::to_string(options).unwrap_or_default()])?;
+        Ok(())
+    }
+
     pub fn delete_network(&self, id: &str) -> Result<()> {
         let db = self.conn();
         db.execute("DELETE FROM net_networks WHERE id = ?1", [id])?;

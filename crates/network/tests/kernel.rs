@@ -652,7 +652,7 @@ impl OtherHost {
         let _ = nl.delete_link(&host_if);
         netns::create(&ns).unwrap();
         let f = std::fs::File::open(&ns).unwrap();
-        nl.create_veth(&host_if, 0, "eth0", [0x02, 0x42, 10, 213, 99, 2], std::os::fd::AsFd::as_fd(&f)).unwrap();
+        nl.create_veth(&host_if, 0, "eth0", [0x02, 0x42, 10, 213, 99, 2], None, std::os::fd::AsFd::as_fd(&f)).unwrap();
         let idx = nl.link_index(&host_if).unwrap().unwrap();
         nl.add_addr(idx, Ipv4Addr::new(10, 213, 99, 1), 24).unwrap();
         nl.set_up(idx, true).unwrap();
