@@ -260,6 +260,34 @@ fn cache_hits_misses_survives_restart_and_prune() {
     assert_eq!(run(&d, &["c", "cat", "/app.txt"]), "v2\n");
 }
 
+/// Large context files are hashed while berthd unpacks them (not read back for the key):
+/// the key still follows their content, also when only bytes change (same size, same
+/// mtime), and a COPY of the file or of its directory gets the same bytes.
+#[test]
+fn large_context_files_are_keyed_by_their_content() {
+    let d = daemon_with_busybox();
+    let ctx = context(&d, "large", &[("Dockerfile", "FROM busybox\nCOPY big.bin /big.bin\nCOPY . /all/\nRUN sha256sum /big.bin /all/big.bin\n")]);
+    let mut big: Vec<u8> = (0..600_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let path = ctx.join("big.bin");
+    std::fs::write(&path, &big).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let sha = |b: &[u8]| -> String { use sha2::Digest; sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect() };
+
+    let out = build(&d, &["-t", "large"], &ctx);
+    assert_eq!(out.matches(&sha(&big)).count(), 2, "both copies hold the file: {out}");
+    let out = build(&d, &["-t", "large"], &ctx);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+
+    // One byte in the middle, same size, mtime put back: both COPYs miss.
+    big[300_000] ^= 0xff;
+    std::fs::write(&path, &big).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    let out = build(&d, &["-t", "large"], &ctx);
+    assert_eq!(out.matches("Using cache").count(), 0, "{out}");
+    assert_eq!(out.matches(&sha(&big)).count(), 2, "the new bytes in both copies: {out}");
+    assert_eq!(run(&d, &["large", "sha256sum", "/big.bin"]).split_whitespace().next(), Some(sha(&big).as_str()));
+}
+
 /// `--cache-from` reuses the steps recorded in an image that came from elsewhere (here:
 /// saved, removed with its whole build cache, and loaded back), as after a pull in CI.
 #[test]

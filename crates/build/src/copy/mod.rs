@@ -95,6 +95,7 @@ pub enum SourceKind {
 }
 
 /// One COPY or ADD to perform (values already expanded).
+#[derive(Clone, Copy)]
 pub struct CopyRequest<'a> {
     pub source_root: &'a Path,
     pub source_kind: SourceKind,
@@ -118,7 +119,14 @@ pub struct CopyRequest<'a> {
     pub url_fetcher: Option<&'a dyn UrlFetcher>,
     /// Let a wildcard match nothing (BuildKit) instead of failing (classic builder).
     pub allow_empty_wildcard: bool,
+    /// For [`source_checksum`]: the size and sha256 of files whose data is known
+    /// without reading them, by (st_dev, st_ino) — the build context's large files,
+    /// hashed as they arrived and left as empty placeholders.
+    pub known_files: Option<&'a KnownFiles>,
 }
+
+/// (st_dev, st_ino) → (size, sha256) of files hashed elsewhere.
+pub type KnownFiles = std::collections::HashMap<(u64, u64), (u64, [u8; 32])>;
 
 impl<'a> CopyRequest<'a> {
     /// A COPY from the context with everything else off.
@@ -139,6 +147,7 @@ impl<'a> CopyRequest<'a> {
             unpack: None,
             url_fetcher: None,
             allow_empty_wildcard: false,
+            known_files: None,
         }
     }
 }
@@ -588,7 +597,7 @@ fn hash_file(path: &Path) -> Result<[u8; 32], CopyError> {
     Ok(h.finalize().into())
 }
 
-fn hash_entry(h: &mut Sha256, rel: &str, path: &Path, meta: &std::fs::Metadata) -> Result<(), CopyError> {
+fn hash_entry(h: &mut Sha256, rel: &str, path: &Path, meta: &std::fs::Metadata, known: Option<&KnownFiles>) -> Result<(), CopyError> {
     let ft = meta.file_type();
     let kind = if ft.is_symlink() {
         "l"
@@ -604,8 +613,16 @@ fn hash_entry(h: &mut Sha256, rel: &str, path: &Path, meta: &std::fs::Metadata) 
         let t = std::fs::read_link(path).map_err(|e| CopyError::Read(path.display().to_string(), e))?;
         h.update(t.to_string_lossy().as_bytes());
     } else if ft.is_file() {
-        h.update(meta.len().to_le_bytes());
-        h.update(hash_file(path)?);
+        match known.and_then(|k| k.get(&(meta.dev(), meta.ino()))) {
+            Some((size, sum)) => {
+                h.update(size.to_le_bytes());
+                h.update(sum);
+            }
+            None => {
+                h.update(meta.len().to_le_bytes());
+                h.update(hash_file(path)?);
+            }
+        }
     }
     h.update(b"\n");
     Ok(())
@@ -622,11 +639,11 @@ pub fn source_checksum(req: &CopyRequest) -> Result<String, CopyError> {
         h.update(format!("source\0{}\0", src.rel).as_bytes());
         if src.is_dir {
             for (rel, path, meta) in walk_dir(&src.real, &excludes)? {
-                hash_entry(&mut h, &rel, &path, &meta)?;
+                hash_entry(&mut h, &rel, &path, &meta, req.known_files)?;
             }
         } else {
             let meta = std::fs::metadata(&src.real).map_err(|e| CopyError::Read(src.rel.clone(), e))?;
-            hash_entry(&mut h, file_name(&src.rel), &src.real, &meta)?;
+            hash_entry(&mut h, file_name(&src.rel), &src.real, &meta, req.known_files)?;
         }
     }
     for url in req.sources.iter().filter(|s| req.is_add && is_url(s)) {

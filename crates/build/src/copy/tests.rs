@@ -342,6 +342,30 @@ fn checksum_follows_content_and_mode_not_times() {
 }
 
 #[test]
+fn known_file_digests_stand_in_for_reading_the_files() {
+    use sha2::Digest as _;
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture();
+    let sources = strings(&["app", "a.txt"]);
+    let plain = source_checksum(&CopyRequest::new(f.ctx.path(), &sources, "/", f.dst.path())).unwrap();
+    let entry = |p: &str, body: &[u8]| {
+        let m = fs::metadata(f.ctx.path().join(p)).unwrap();
+        ((m.dev(), m.ino()), (body.len() as u64, <[u8; 32]>::from(sha2::Sha256::digest(body))))
+    };
+    let with = |known: &KnownFiles| {
+        let mut r = CopyRequest::new(f.ctx.path(), &sources, "/", f.dst.path());
+        r.known_files = Some(known);
+        source_checksum(&r).unwrap()
+    };
+    // The true digests give the same checksum (in a directory source and as a file).
+    let truth: KnownFiles = [entry("app/main.go", b"package main"), entry("a.txt", b"A")].into();
+    assert_eq!(with(&truth), plain);
+    // And they are what is used: a different recorded content changes the checksum.
+    let other: KnownFiles = [entry("app/main.go", b"package other")].into();
+    assert_ne!(with(&other), plain);
+}
+
+#[test]
 fn glob_matching() {
     let m = |p: &str, n: &str| glob_match(&p.chars().collect::<Vec<_>>(), &n.chars().collect::<Vec<_>>());
     assert!(m("*.go", "main.go"));

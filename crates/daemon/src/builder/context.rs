@@ -9,13 +9,28 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use berth_build::context::{walk_context, EntryKind};
 use berth_build::dockerignore::DockerIgnore;
-use berth_image::layer::unpack::{extract_in_root, ExtractOptions};
+use berth_build::copy::KnownFiles;
+use berth_image::layer::unpack::extract_hashing_large_files;
+
+/// A context unpacked for a build.
+pub struct Unpacked {
+    pub dir: PathBuf,
+    /// Size and sha256 of its large files by (st_dev, st_ino), hashed while they were
+    /// written, so COPY's cache key does not read them back.
+    pub known_files: KnownFiles,
+}
+
+/// Files from this size on are hashed while they are unpacked: below it, reading one
+/// back costs less than the bookkeeping.
+const HASH_WHILE_UNPACKING: u64 = 256 * 1024;
 
 /// Unpacks the context tar into `dir` (created empty).
-pub fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
+pub fn unpack(reader: impl Read, dir: &Path) -> Result<Unpacked> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let root: std::os::fd::OwnedFd = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?.into();
-    extract_in_root(root, Path::new("/"), reader, &ExtractOptions::default()).map_err(|e| anyhow!("invalid build context: {e}"))
+    let hashed = extract_hashing_large_files(root, reader, HASH_WHILE_UNPACKING).map_err(|e| anyhow!("invalid build context: {e}"))?;
+    let known_files = hashed.into_iter().map(|(k, f)| (k, (f.size, f.sha256))).collect();
+    Ok(Unpacked { dir: dir.to_owned(), known_files })
 }
 
 /// The Dockerfile's path inside the context: `name` as the client sent it (relative to

@@ -96,6 +96,8 @@ pub(crate) struct Build {
     pub state: AppState,
     pub opts: Options,
     pub context: PathBuf,
+    /// The context's large files, hashed as they were unpacked.
+    pub context_files: Arc<berth_build::copy::KnownFiles>,
     /// Scratch space (mount views, secrets), removed at the end.
     pub work: PathBuf,
     pub progress: Progress,
@@ -117,8 +119,10 @@ impl Build {
     }
 }
 
-/// Runs a build whose context is unpacked in `context`; returns the image id.
-pub async fn build(state: &AppState, opts: Options, context: &Path, work: &Path, secrets: &Path, progress: &Progress) -> Result<Digest, BuildError> {
+/// Runs a build whose context is unpacked in `context.dir`; returns the image id.
+pub async fn build(state: &AppState, opts: Options, context: context::Unpacked, work: &Path, secrets: &Path, progress: &Progress) -> Result<Digest, BuildError> {
+    let context_files = Arc::new(context.known_files);
+    let context = context.dir.as_path();
     let ctx = context.to_owned();
     let dockerfile = opts.dockerfile.clone();
     let (text, rel) = tokio::task::spawn_blocking(move || -> Result<(String, String)> {
@@ -160,7 +164,7 @@ pub async fn build(state: &AppState, opts: Options, context: &Path, work: &Path,
     let total_steps = plan.needed.iter().filter_map(|i| evaluation.stages[*i].as_ref()).map(|s| s.steps.len() + 1).sum();
     let (st, names) = (state.clone(), opts.cache_from.clone());
     let cache_from = tokio::task::spawn_blocking(move || inline_cache::sources(&st, &names)).await?;
-    let b = Arc::new(Build { state: state.clone(), opts, context: context.to_owned(), work: work.to_owned(), progress: progress.clone(), images, total_steps, stage_names: df.stages.iter().map(|s| s.name.clone()).collect(), secrets: secrets.to_owned(), cache_from });
+    let b = Arc::new(Build { state: state.clone(), opts, context: context.to_owned(), context_files, work: work.to_owned(), progress: progress.clone(), images, total_steps, stage_names: df.stages.iter().map(|s| s.name.clone()).collect(), secrets: secrets.to_owned(), cache_from });
     let _ = rel;
 
     // Step numbers in Dockerfile order across the needed stages.

@@ -405,9 +405,13 @@ async fn copy_sources(b: &Build, step: &EvaluatedStep, workdir: &str, done: &[Op
         let checksum = format!("from:{}|{url_sum}", id.as_ref().map(|d| d.to_string()).unwrap_or_else(|| "scratch".into()));
         return Ok(CopySources { from_scratch: id.is_none(), from_image: id, checksum, urls });
     }
-    let (context, step2, wd) = (b.context.clone(), step.clone(), workdir.to_owned());
+    let (context, known, step2, wd) = (b.context.clone(), b.context_files.clone(), step.clone(), workdir.to_owned());
     let sum = tokio::task::spawn_blocking(move || -> Result<String> {
-        with_copy_request(&step2, &wd, &context, SourceKind::Context, &context, None, |req| source_checksum(req).map_err(|e| anyhow!("{e}")))
+        with_copy_request(&step2, &wd, &context, SourceKind::Context, &context, None, |req| {
+            // The context's large files were hashed while they arrived.
+            let req = CopyRequest { known_files: Some(&known), ..*req };
+            source_checksum(&req).map_err(|e| anyhow!("{e}"))
+        })
     })
     .await??;
     Ok(CopySources { from_image: None, from_scratch: false, checksum: format!("{sum}|{url_sum}"), urls })

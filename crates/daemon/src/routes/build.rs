@@ -91,15 +91,17 @@ pub async fn build(State(state): State<AppState>, params: Params, req: Request) 
     let context = work.join("context");
     let reader = body_reader(req.into_body());
     let ctx = context.clone();
-    let unpacked = tokio::task::spawn_blocking(move || builder::unpack_context(reader, &ctx)).await?;
-    if let Err(e) = unpacked {
-        let _ = std::fs::remove_dir_all(&work);
-        return Err(ApiError::bad_request(format!("{e:#}")));
-    }
+    let unpacked = match tokio::task::spawn_blocking(move || builder::unpack_context(reader, &ctx)).await? {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(ApiError::bad_request(format!("{e:#}")));
+        }
+    };
     let (tx, mut rx) = mpsc::channel::<JsonMessage>(256);
     let progress = Progress::new(tx, opts.quiet);
     tokio::spawn(async move {
-        let result = builder::build(&state, opts, &context, &work, &secrets_dir, &progress).await;
+        let result = builder::build(&state, opts, unpacked, &work, &secrets_dir, &progress).await;
         match result {
             Ok(_) => {}
             Err(e) => {

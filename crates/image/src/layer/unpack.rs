@@ -35,7 +35,7 @@ pub struct Unpacked {
 
 /// How entries are applied: layer unpack (overlay whiteouts, owners from the archive)
 /// or a `docker cp` style extraction into a live tree.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct Opts {
     /// `docker cp`: entries go under this directory of the root.
     prefix: PathBuf,
@@ -45,6 +45,10 @@ struct Opts {
     plain_whiteouts: bool,
     /// Refuse to replace a directory with a non-directory and vice versa.
     no_overwrite_dir_non_dir: bool,
+    /// Regular files of at least this size are hashed as they are written, into
+    /// `hashed` (see [`extract_hashing_large_files`]).
+    hash_min: Option<u64>,
+    hashed: std::cell::RefCell<HashedFiles>,
 }
 
 /// Options of [`extract_in_root`].
@@ -64,7 +68,7 @@ pub struct ExtractOptions {
 pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &ExtractOptions) -> Result<()> {
     let what = "archive";
     let prefix = clean_entry_path(dir.as_os_str().as_bytes()).map_err(|r| Error::UnsafePath { layer: what.into(), path: dir.display().to_string(), reason: r })?;
-    let o = Opts { prefix, owner: opts.owner, plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir };
+    let o = Opts { prefix, owner: opts.owner, plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir, ..Default::default() };
     let corrupt = |e: io::Error| Error::InvalidArchive(format!("reading the tar stream: {e}"));
     let stream = decompress(reader, None).map_err(corrupt)?;
     let root = Root::from_fd(root);
@@ -82,6 +86,42 @@ pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &Extr
         }
     }
     Ok(())
+}
+
+/// A regular file whose data was hashed as it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashedFile {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Files hashed by [`extract_hashing_large_files`], by (st_dev, st_ino).
+pub type HashedFiles = std::collections::HashMap<(u64, u64), HashedFile>;
+
+/// As [`extract_in_root`] at the root, also hashing (sha256) each regular file of
+/// `min_size` bytes or more while it is written: the build context, whose large files
+/// are hashed for COPY's cache key, so the hashing overlaps the upload instead of
+/// reading the files back after it. Files are identified by device and inode, however
+/// a later reader spells their path.
+pub fn extract_hashing_large_files(root: OwnedFd, reader: impl Read, min_size: u64) -> Result<HashedFiles> {
+    let corrupt = |e: io::Error| Error::InvalidArchive(format!("reading the tar stream: {e}"));
+    let o = Opts { prefix: PathBuf::new(), plain_whiteouts: true, hash_min: Some(min_size), ..Default::default() };
+    let stream = decompress(reader, None).map_err(corrupt)?;
+    let root = Root::from_fd(root);
+    let mut archive = tar::Archive::new(stream);
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        apply_entry(&root, &mut entry, "archive", &mut dir_times, &o)?;
+    }
+    dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+    for (rel, mtime) in dir_times {
+        if let Ok(fd) = root.open_in(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW) {
+            let t = TimeSpec::new(mtime as i64, 0);
+            let _ = futimens(fd.as_fd(), &t, &t);
+        }
+    }
+    Ok(o.hashed.into_inner())
 }
 
 /// Unpacks the layer blob from `reader` into the existing directory `dest`.
@@ -231,24 +271,51 @@ fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, layer: &str) -> Result<Met
     Ok(meta)
 }
 
-/// Copies a file's data from the archive. io::copy's 8 KiB buffer would make a 50 MB
-/// file 6,400 writes (and as many reads through the stream below); large files go
-/// through a 1 MiB buffer kept by the thread.
-fn copy_data(r: &mut impl Read, w: &mut std::fs::File, size: u64) -> io::Result<u64> {
+/// Copies a file's data from the archive, hashing it (sha256) on the way.
+fn copy_data_hashing(r: &mut impl Read, w: &mut std::fs::File) -> io::Result<(u64, [u8; 32])> {
+    use sha2::Digest as _;
     use std::io::Write;
+    let mut h = sha2::Sha256::new();
+    let mut n = 0u64;
+    with_big_buffer(|buf| loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        h.update(&buf[..k]);
+        n += k as u64;
+    })?;
+    Ok((n, h.finalize().into()))
+}
+
+/// Runs `f` with the thread's 1 MiB buffer.
+fn with_big_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     const BIG: usize = 1 << 20;
-    if size < 256 * 1024 {
-        return io::copy(r, w);
-    }
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with(|b| {
         let mut buf = b.borrow_mut();
         buf.resize(BIG, 0);
+        f(&mut buf[..])
+    })
+}
+
+/// Copies a file's data from the archive. io::copy's 8 KiB buffer would make a 50 MB
+/// file 6,400 writes (and as many reads through the stream below); large files go
+/// through a 1 MiB buffer kept by the thread.
+fn copy_data(r: &mut impl Read, w: &mut std::fs::File, size: u64) -> io::Result<u64> {
+    use std::io::Write;
+    if size < 256 * 1024 {
+        return io::copy(r, w);
+    }
+    with_big_buffer(|buf| {
         let mut n = 0u64;
         loop {
-            let k = match r.read(&mut buf[..]) {
+            let k = match r.read(buf) {
                 Ok(0) => return Ok(n),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -352,7 +419,14 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
             .map_err(|e| path_err(layer, &rel, "create", e))?;
             let mut file = std::fs::File::from(fd);
             let want = entry.size();
-            let got = copy_data(entry, &mut file, want).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?;
+            let got = if o.hash_min.is_some_and(|m| want >= m) {
+                let (got, sha256) = copy_data_hashing(entry, &mut file).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?;
+                let st = nix::sys::stat::fstat(file.as_fd()).map_err(|e| path_err(layer, &rel, "stat", e))?;
+                o.hashed.borrow_mut().insert((st.st_dev, st.st_ino), HashedFile { size: got, sha256 });
+                got
+            } else {
+                copy_data(entry, &mut file, want).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?
+            };
             // The tar reader stops quietly at the end of a short stream; a file shorter
             // than its header says means the archive is truncated.
             if got != want {
@@ -435,4 +509,45 @@ fn set_xattrs_path_fd(root: &Root, rel: &Path, meta: &Meta, layer: &str) -> Resu
         setxattr_on_path_fd(fd.as_fd(), name, value).map_err(|e| path_err(layer, rel, "set xattr on", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest as _;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn large_files_are_hashed_as_they_are_written() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body, mode) in [("small.txt", &b"hello"[..], 0o644), ("dir/big.bin", &big[..], 0o751)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(mode);
+            h.set_mtime(1_600_000_000);
+            h.set_cksum();
+            b.append_data(&mut h, name, body).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root: OwnedFd = std::fs::File::open(dir.path()).unwrap().into();
+        let hashed = extract_hashing_large_files(root, &tar[..], 256 * 1024).unwrap();
+
+        assert_eq!(std::fs::read(dir.path().join("small.txt")).unwrap(), b"hello", "small files are written");
+        assert_eq!(std::fs::read(dir.path().join("dir/big.bin")).unwrap(), big);
+        let meta = std::fs::metadata(dir.path().join("dir/big.bin")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o751);
+        assert_eq!(meta.mtime(), 1_600_000_000);
+        assert_eq!(hashed.len(), 1);
+        let got = hashed[&(meta.dev(), meta.ino())];
+        assert_eq!(got.size, big.len() as u64);
+        assert_eq!(got.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&big)));
+
+        // A truncated stream is an error, not a short file.
+        let dir2 = tempfile::tempdir().unwrap();
+        let root: OwnedFd = std::fs::File::open(dir2.path()).unwrap().into();
+        let cut = &tar[..tar.len() - 1024 - 100_000];
+        assert!(extract_hashing_large_files(root, cut, 256 * 1024).is_err());
+    }
 }
