@@ -277,6 +277,10 @@ fn large_context_files_are_keyed_by_their_content() {
     assert_eq!(out.matches(&sha(&big)).count(), 2, "both copies hold the file: {out}");
     let out = build(&d, &["-t", "large"], &ctx);
     assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    // The terminal view (forced with --progress=tty): CACHED marks, the final status.
+    let tty = d.berth(&["build", "--progress=tty", "-t", "large", ctx.to_str().unwrap()]).ok();
+    assert!(tty.contains(" => CACHED [2/4] COPY big.bin /big.bin") && tty.contains(" => CACHED [4/4] RUN sha256sum"), "{tty}");
+    assert!(tty.contains("(4/4) FINISHED\nSuccessfully built "), "{tty}");
 
     // One byte in the middle, same size, mtime put back: both COPYs miss.
     big[300_000] ^= 0xff;

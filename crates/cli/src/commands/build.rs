@@ -1,14 +1,17 @@
 //! `berth build` and `berth builder prune`: the context (a directory filtered by
 //! `.dockerignore`, a tar or a Dockerfile on stdin, or a git repository) goes to
 //! `POST /build` as a tar, as docker's classic builder sends it; the JSON progress comes
-//! back as step lines (plain), or with per-step timing and CACHED marks on a terminal.
+//! back as step lines (plain), or on a terminal as a live view with per-step timing and
+//! CACHED marks (`build_view`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use berth_api::client::{encode, query, Body};
@@ -18,6 +21,7 @@ use berth_build::dockerignore::DockerIgnore;
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::build_view::{terminal_width, TtyView};
 use super::{client, confirm, fail, io_msg, is_tty};
 use crate::{CmdResult, Failure, Global};
 
@@ -332,50 +336,6 @@ fn prepare_context(a: &BuildArgs, tmp: &Path) -> Result<(Context, String), Failu
     Ok((Context::Dir { dir, extra }, rel))
 }
 
-/// Renders the progress: docker's classic lines, or (on a terminal) each step with its
-/// time and a CACHED mark, as BuildKit shows them.
-struct Renderer {
-    timed: bool,
-    quiet: bool,
-    step: Option<(String, Instant, bool)>,
-}
-
-impl Renderer {
-    fn close_step(&mut self, out: &mut impl Write) {
-        if let Some((_, start, cached)) = self.step.take() {
-            if self.timed {
-                let _ = if cached { writeln!(out, "#   CACHED") } else { writeln!(out, "#   DONE {:.1}s", start.elapsed().as_secs_f64()) };
-            }
-        }
-    }
-
-    fn text(&mut self, s: &str, out: &mut impl Write) {
-        if self.quiet {
-            return;
-        }
-        if !self.timed {
-            let _ = out.write_all(s.as_bytes());
-            return;
-        }
-        for line in s.split_inclusive('\n') {
-            if line.starts_with("Step ") {
-                self.close_step(out);
-                self.step = Some((line.trim().to_owned(), Instant::now(), false));
-                let _ = write!(out, "#{}", line.strip_prefix("Step ").unwrap_or(line));
-            } else if line.trim() == "---> Using cache" {
-                if let Some(s) = &mut self.step {
-                    s.2 = true;
-                }
-            } else if line.starts_with(" ---> ") {
-                // Container ids and intermediate images: docker's classic detail.
-            } else {
-                let _ = write!(out, "    {line}");
-            }
-        }
-        let _ = out.flush();
-    }
-}
-
 pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
     let c = client(g)?;
     let output = a.output.as_deref().map(parse_output).transpose()?;
@@ -446,28 +406,52 @@ pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
         "tty" => true,
         _ => is_tty(1),
     };
-    let mut r = Renderer { timed, quiet, step: None };
     let mut id = None;
     let mut error: Option<String> = None;
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    resp.json_messages(|m: &JsonMessage| {
-        if let Some(msg) = m.error_message() {
-            error = Some(msg.to_owned());
-        } else if let Some(aux) = &m.aux {
-            if let Some(i) = aux.get("ID").and_then(Value::as_str) {
-                id = Some(i.to_owned());
-            }
-        } else if let Some(s) = &m.stream {
-            r.text(s, &mut out);
+    // On a terminal: the live view, redrawn by a ticker so running steps' times move.
+    let view = (timed && !quiet).then(|| Mutex::new(TtyView::new(io::stdout(), terminal_width(1), Instant::now())));
+    let stop = AtomicBool::new(false);
+    let streamed = std::thread::scope(|scope| {
+        if let Some(v) = &view {
+            let stop = &stop;
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if !stop.load(Ordering::Relaxed) {
+                        v.lock().unwrap_or_else(|p| p.into_inner()).draw(Instant::now());
+                    }
+                }
+            });
         }
-    })?;
+        let r = resp.json_messages(|m: &JsonMessage| {
+            if let Some(msg) = m.error_message() {
+                error = Some(msg.to_owned());
+            } else if let Some(aux) = &m.aux {
+                if let Some(i) = aux.get("ID").and_then(Value::as_str) {
+                    id = Some(i.to_owned());
+                }
+            } else if let Some(s) = &m.stream {
+                match &view {
+                    Some(v) => v.lock().unwrap_or_else(|p| p.into_inner()).text(s, Instant::now()),
+                    None if !quiet => {
+                        let mut out = io::stdout().lock();
+                        let _ = out.write_all(s.as_bytes());
+                        let _ = out.flush();
+                    }
+                    None => {}
+                }
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    if let Some(v) = view {
+        v.into_inner().unwrap_or_else(|p| p.into_inner()).finish(Instant::now(), streamed.is_ok() && error.is_none());
+    }
+    streamed?;
     if let Some(e) = error {
-        r.step = None;
         return Err(fail(e));
     }
-    r.close_step(&mut out);
-    drop(out);
     let id = id.ok_or_else(|| fail("the build ended without an image id"))?;
     if let Some(o) = output {
         return export(&c, &id, o);

@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod build;
+pub mod build_view;
 pub mod containers;
 pub mod cp;
 pub mod events;
