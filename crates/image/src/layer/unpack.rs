@@ -69,6 +69,12 @@ pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &Extr
     let what = "archive";
     let prefix = clean_entry_path(dir.as_os_str().as_bytes()).map_err(|r| Error::UnsafePath { layer: what.into(), path: dir.display().to_string(), reason: r })?;
     let o = Opts { prefix, owner: opts.owner, plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir, ..Default::default() };
+    extract_archive(root, reader, &o)
+}
+
+/// Applies a whole (maybe compressed) archive into `root` with `o`; directory times
+/// last, deepest first, since creating children bumps a parent's mtime.
+fn extract_archive(root: OwnedFd, reader: impl Read, o: &Opts) -> Result<()> {
     let corrupt = |e: io::Error| Error::InvalidArchive(format!("reading the tar stream: {e}"));
     let stream = decompress(reader, None).map_err(corrupt)?;
     let root = Root::from_fd(root);
@@ -76,7 +82,7 @@ pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &Extr
     let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
-        apply_entry(&root, &mut entry, what, &mut dir_times, &o)?;
+        apply_entry(&root, &mut entry, "archive", &mut dir_times, o)?;
     }
     dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
     for (rel, mtime) in dir_times {
@@ -104,23 +110,8 @@ pub type HashedFiles = std::collections::HashMap<(u64, u64), HashedFile>;
 /// reading the files back after it. Files are identified by device and inode, however
 /// a later reader spells their path.
 pub fn extract_hashing_large_files(root: OwnedFd, reader: impl Read, min_size: u64) -> Result<HashedFiles> {
-    let corrupt = |e: io::Error| Error::InvalidArchive(format!("reading the tar stream: {e}"));
     let o = Opts { prefix: PathBuf::new(), plain_whiteouts: true, hash_min: Some(min_size), ..Default::default() };
-    let stream = decompress(reader, None).map_err(corrupt)?;
-    let root = Root::from_fd(root);
-    let mut archive = tar::Archive::new(stream);
-    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
-    for entry in archive.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        apply_entry(&root, &mut entry, "archive", &mut dir_times, &o)?;
-    }
-    dir_times.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
-    for (rel, mtime) in dir_times {
-        if let Ok(fd) = root.open_in(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW) {
-            let t = TimeSpec::new(mtime as i64, 0);
-            let _ = futimens(fd.as_fd(), &t, &t);
-        }
-    }
+    extract_archive(root, reader, &o)?;
     Ok(o.hashed.into_inner())
 }
 
