@@ -368,6 +368,98 @@ configs:
     p.ok(&["down", "-t", "1"]);
 }
 
+/// `logs -f` follows containers that start after it began (here a scale-up), as docker
+/// compose does, and returns once none it follows is running.
+#[test]
+fn logs_follow_picks_up_containers_started_later() {
+    use std::io::BufRead;
+    let d = daemon_with_busybox();
+    let p = Project::new(&d, "lf", r#"
+services:
+  talk:
+    image: busybox
+    command: ["sh", "-c", "echo hello-from-$$(hostname); sleep 60"]
+"#);
+    p.ok(&["up", "-d"]);
+    let mut child = p.cmd(&["logs", "-f", "--no-color"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |prefix: &str| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) && l.contains("hello-from-") => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no log line from {prefix} within 20 s"),
+            }
+        }
+    };
+    wait_for("talk-1 ");
+    p.ok(&["up", "-d", "--scale", "talk=2"]);
+    wait_for("talk-2 ");
+    // commit, export and stats of service containers (the docker commands underneath).
+    let stats = p.out(&["stats", "--no-stream", "--format", "{{.Name}}"]);
+    assert_eq!(stats.lines().collect::<Vec<_>>(), ["lf-talk-1", "lf-talk-2"], "{stats}");
+    p.ok(&["commit", "-m", "snap", "--index", "2", "talk", "lf-snap:1"]);
+    assert!(d.berth(&["image", "inspect", "-f", "{{.Comment}}", "lf-snap:1"]).ok().contains("snap"));
+    let tar = p.path("talk.tar");
+    p.ok(&["export", "-o", tar.to_str().unwrap(), "talk"]);
+    let listing = Command::new("tar").arg("tf").arg(&tar).output().unwrap();
+    assert!(String::from_utf8_lossy(&listing.stdout).lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "export holds the rootfs");
+    p.ok(&["stop", "-t", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("logs -f still running after every container stopped");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    // ps --filter status=… (compose's one filter).
+    assert_eq!(p.out(&["ps", "-q", "--filter", "status=exited"]).lines().count(), 2);
+    assert_eq!(p.out(&["ps", "-q", "--filter", "status=running"]), "");
+    assert!(p.fails(&["ps", "--filter", "colour=red"]).contains("unknown filter colour"));
+    p.ok(&["down"]);
+}
+
+/// Long-syntax `volume.subpath`: the service sees one directory of the named volume.
+#[test]
+fn volume_subpath_mounts_part_of_a_named_volume() {
+    let d = daemon_with_busybox();
+    let p = Project::new(&d, "subp", r#"
+services:
+  seed:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /v/conf && echo from-subpath >/v/conf/app.txt && echo top >/v/top.txt"]
+    volumes: [data:/v]
+  app:
+    image: busybox
+    command: ["ls", "/etc/app"]
+    volumes:
+      - type: volume
+        source: data
+        target: /etc/app
+        volume:
+          subpath: conf
+volumes:
+  data: {}
+"#);
+    p.out(&["run", "--rm", "-T", "seed"]);
+    assert_eq!(p.out(&["run", "--rm", "-T", "--no-deps", "app"]).trim(), "app.txt", "only the subpath, not top.txt");
+    assert_eq!(p.out(&["run", "--rm", "-T", "--no-deps", "app", "cat", "/etc/app/app.txt"]).trim(), "from-subpath");
+    p.ok(&["down", "-v"]);
+}
+
 #[test]
 fn bad_input_creates_nothing() {
     let d = daemon_with_busybox();

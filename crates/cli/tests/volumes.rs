@@ -246,6 +246,42 @@ fn mount_targets_through_volume_symlinks_stay_in_the_container() {
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "nothing created in the host's directory");
 }
 
+/// `--mount …,volume-subpath=` (and compose's `volume.subpath`): a directory or a file
+/// of the volume, resolved inside it (its symlinks cannot lead out), never created.
+#[test]
+fn volume_subpaths_mount_part_of_a_volume() {
+    let d = daemon_with_busybox();
+    d.berth(&["volume", "create", "sp"]).ok();
+    d.berth(&["run", "--rm", "-v", "sp:/v", "busybox", "sh", "-c", "mkdir -p /v/sub && echo hello >/v/sub/x && echo f >/v/file.txt && ln -s /etc /v/abs && ln -s ../../.. /v/up"]).ok();
+    let m = |sub: &str, dst: &str| format!("type=volume,src=sp,dst={dst},volume-subpath={sub}");
+    assert_eq!(d.berth(&["run", "--rm", "--mount", &m("sub", "/m"), "busybox", "cat", "/m/x"]).ok(), "hello\n");
+    assert_eq!(d.berth(&["run", "--rm", "--mount", &m("./sub/", "/m"), "busybox", "ls", "/m"]).ok(), "x\n", "only the subdirectory");
+    assert_eq!(d.berth(&["run", "--rm", "--mount", &m("file.txt", "/etc/f.txt"), "busybox", "cat", "/etc/f.txt"]).ok(), "f\n", "a file");
+    // Writes land in the volume.
+    d.berth(&["run", "--rm", "--mount", &m("sub", "/m"), "busybox", "sh", "-c", "echo new >/m/y"]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "-v", "sp:/v", "busybox", "cat", "/v/sub/y"]).ok(), "new\n");
+    // Symlinks resolve inside the volume: `up` is the volume's root, `abs` (/etc) is not there.
+    let ls = d.berth(&["run", "--rm", "--mount", &m("up", "/m"), "busybox", "ls", "/m"]).ok();
+    assert_eq!(ls.split_whitespace().collect::<Vec<_>>(), ["abs", "file.txt", "sub", "up"], "the volume's root, not the host's");
+    let err = fails(&d, &["run", "--rm", "--mount", &m("abs", "/m"), "busybox", "ls", "/m"]);
+    assert!(err.contains("cannot access path"), "{err}");
+    let err = fails(&d, &["run", "--rm", "--mount", &m("missing", "/m"), "busybox", "true"]);
+    assert!(err.contains("cannot access path") && err.contains("missing"), "{err}");
+    // Outside the volume: refused at create, nothing made.
+    for bad in ["../x", "/abs", "sub/../.."] {
+        let err = fails(&d, &["create", "--name", "spbad", "--mount", &m(bad, "/m"), "busybox"]);
+        assert!(err.contains("subpath must be a relative path within the volume"), "{bad}: {err}");
+    }
+    assert!(d.berth(&["inspect", "spbad"]).output().status.code() != Some(0));
+    // A running container: the staging mount berthd used is gone, the container's stays.
+    d.berth(&["run", "-d", "--name", "spr", "--mount", &m("sub", "/m"), "busybox", "sleep", "60"]).ok();
+    let id = inspect(&d, "spr", "{{.Id}}");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.lines().any(|l| l.contains(&id) && l.contains("/subpaths/")), "staging left mounted");
+    assert_eq!(d.berth(&["exec", "spr", "cat", "/m/x"]).ok(), "hello\n");
+    d.berth(&["rm", "-f", "spr"]).ok();
+}
+
 #[test]
 fn bad_volume_input_is_refused_and_creates_nothing() {
     let d = daemon_with_busybox();

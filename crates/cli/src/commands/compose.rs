@@ -98,6 +98,14 @@ enum ComposeCmd {
     Cp(delegate::CpArgs),
     /// Receive real time events from containers
     Events(delegate::EventsArgs),
+    /// Create a new image from a service container's changes
+    Commit(delegate::CommitArgs),
+    /// Export a service container's filesystem as a tar archive
+    Export(delegate::ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(delegate::StatsArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(delegate::AttachArgs),
     /// Show the berth compose version information
     Version(VersionArgs),
     /// Block until containers of all (or specified) services stop
@@ -228,6 +236,9 @@ pub struct PsArgs {
     /// Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]
     #[arg(long = "status")]
     status: Vec<String>,
+    /// Filter services by a property (supported filters: status)
+    #[arg(long = "filter")]
+    filter: Option<String>,
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
@@ -482,6 +493,10 @@ pub fn compose(g: &Global, a: ComposeArgs) -> CmdResult {
         ComposeCmd::Ls(a) => ls(g, a),
         ComposeCmd::Cp(a) => delegate::cp(g, p, a),
         ComposeCmd::Events(a) => delegate::events(g, p, a),
+        ComposeCmd::Commit(a) => delegate::commit(g, p, a),
+        ComposeCmd::Export(a) => delegate::export(g, p, a),
+        ComposeCmd::Stats(a) => delegate::stats(g, p, a),
+        ComposeCmd::Attach(a) => delegate::attach(g, p, a),
         ComposeCmd::Version(a) => version(a),
         ComposeCmd::Wait(a) => delegate::wait(g, p, a),
         ComposeCmd::Scale(a) => scale(g, p, a),
@@ -567,7 +582,15 @@ fn down(g: &Global, p: &ProjectFlags, a: DownArgs) -> CmdResult {
     e.down(&DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, images, timeout: a.timeout }).map_err(project::failure)
 }
 
-fn ps(g: &Global, p: &ProjectFlags, a: PsArgs) -> CmdResult {
+fn ps(g: &Global, p: &ProjectFlags, mut a: PsArgs) -> CmdResult {
+    // docker compose's one filter: `status=…`, the same as --status.
+    if let Some(f) = &a.filter {
+        match f.split_once('=') {
+            Some(("status", v)) => a.status.push(v.to_owned()),
+            Some((k, _)) => return Err(fail(format!("unknown filter {k}"))),
+            None => return Err(fail(format!("invalid filter {f}"))),
+        }
+    }
     let e = project::engine(g, p, &a.services, true)?;
     if a.services_only {
         let mut names: Vec<String> = if e.project.services.is_empty() {

@@ -91,15 +91,13 @@ fn volume(project: &Project, service: &Service, v: &ServiceVolume, inherited: &H
         None => inherited.get(&v.target).cloned(),
     };
     let opts = v.volume.clone().unwrap_or_default();
-    if opts.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(EngineError::service(&service.name, format!("volumes: subpath of {} is not supported by berth yet", v.target)));
-    }
+    let subpath = opts.subpath.clone().filter(|s| !s.is_empty());
     Ok(Mount {
         target: Some(v.target.clone()),
         source,
         typ: Some(MountTypeEnum::VOLUME),
         read_only: v.read_only.then_some(true),
-        volume_options: opts.nocopy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+        volume_options: (opts.nocopy || subpath.is_some()).then(|| MountVolumeOptions { no_copy: opts.nocopy.then_some(true), subpath, ..Default::default() }),
         ..Default::default()
     })
 }

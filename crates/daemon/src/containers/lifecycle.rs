@@ -337,10 +337,13 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
     let c2 = c.clone();
     let dir2 = dir.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare_bundle(&st, &c2, &dir2)).await.map_err(|e| e.to_string())?;
-    if let Err(e) = prepared {
-        unmount_all(state, c, &dir);
-        return Err(format!("{e:#}"));
-    }
+    let staged = match prepared {
+        Ok(s) => s,
+        Err(e) => {
+            unmount_all(state, c, &dir);
+            return Err(format!("{e:#}"));
+        }
+    };
     let _ = std::fs::remove_dir_all(&sdir);
     let log = c.host_config.log_config.clone().unwrap_or_default();
     let driver = log.typ.unwrap_or_else(|| "json-file".into());
@@ -382,6 +385,8 @@ async fn launch(state: &AppState, entry: &Arc<Entry>, c: &Container) -> Result<(
             return Err(format!("{e:#}"));
         }
     };
+    // The runtime has made the container's mounts (or failed to): the staging is done.
+    drop(staged);
     if let Some(err) = ready.error {
         unmount_all(state, c, &dir);
         let _ = std::fs::remove_dir_all(&sdir);
@@ -445,8 +450,9 @@ pub fn log_format(c: &Container) -> Option<super::logs::Format> {
     super::logs::Format::of_driver(c.host_config.log_config.as_ref().and_then(|l| l.typ.as_deref()).unwrap_or("json-file"))
 }
 
-/// Mounts the rootfs, writes the managed files and config.json (blocking work).
-fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result<()> {
+/// Mounts the rootfs, writes the managed files and config.json (blocking work). The
+/// staged volume subpaths it returns must live until the runtime has made its mounts.
+fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result<mounts::Staged> {
     use anyhow::Context;
     let image_id: berth_image::Digest = c.image_id.parse().map_err(|e| anyhow::anyhow!("image id {}: {e}", c.image_id))?;
     let img = state.images.get(&image_id).with_context(|| format!("the image of this container ({}) is gone", c.image))?;
@@ -463,7 +469,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     }
     let throwaway = c.host_config.auto_remove.unwrap_or(false);
     snapshot::mount_overlay_mapped(state.images.layers(), &img.chain_ids, &dirs, remap.as_ref().map(|r| r.userns_fd()), throwaway)?;
-    mounts::setup(state, &c.id, &c.mounts, &dirs.merged, remap.as_deref())?;
+    let staged = mounts::setup(state, &c.id, &c.mounts, &dirs.merged, &dir.join("subpaths"), remap.as_deref())?;
     let net = networking::setup(state, c)?;
     let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();
     let u = user::resolve(&dirs.merged, c.config.user.as_deref().unwrap_or(""), c.host_config.group_add.as_deref().unwrap_or(&[])).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -521,6 +527,9 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
+    for (i, at) in &staged.sources {
+        effective.mounts[*i].source = at.display().to_string();
+    }
     let init = match hc.init.unwrap_or(defaults.init) {
         true => Some(init::host_path(&state.exec_root, defaults.init_path.as_deref())?),
         false => None,
@@ -550,7 +559,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&s)?)?;
     std::fs::rename(&tmp, dir.join("config.json"))?;
-    Ok(())
+    Ok(staged)
 }
 
 /// The remapping a container runs under: the daemon's, unless it said `--userns=host`.

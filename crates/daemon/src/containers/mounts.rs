@@ -41,6 +41,9 @@ pub struct MountPoint {
     /// tmpfs mount data (`size=…,mode=…`).
     #[serde(default)]
     pub tmpfs_options: String,
+    /// `volume-subpath`: the part of the volume mounted (relative, checked at create).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 impl MountPoint {
@@ -232,8 +235,8 @@ fn from_mount(
         }
         Kind::Volume => {
             let vo = mt.volume_options.clone().unwrap_or_default();
-            if vo.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(bad("invalid mount config for type \"volume\": volume subpath is not supported by berth yet"));
+            if let Some(sp) = vo.subpath.as_deref().filter(|s| !s.is_empty()) {
+                m.subpath = local_subpath(sp).ok_or_else(|| bad("invalid mount config for type \"volume\": subpath must be a relative path within the volume"))?;
             }
             let dc = vo.driver_config.unwrap_or_default();
             if let Some(d) = dc.name.as_deref().filter(|d| !d.is_empty() && *d != "local") {
@@ -266,16 +269,101 @@ fn from_mount(
     Ok(m)
 }
 
-/// Before a start: takes the container's volumes (mounting those with driver
-/// options), copies image content into empty volumes, and makes missing `-v` host
-/// directories. `rootfs` is the container's mounted root. On failure, what was taken
-/// is given back.
-pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path, remap: Option<&crate::userns::Remap>) -> anyhow::Result<()> {
+/// A subpath as Go's `filepath.IsLocal` accepts it (Docker's rule): relative, not
+/// empty, never climbing out; returned cleaned (`a/./b/` is `a/b`).
+fn local_subpath(sp: &str) -> Option<String> {
+    if sp.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in sp.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Volume subpaths bind-mounted by berthd under the container's directory, for the
+/// runtime to mount from: each was opened inside its volume (a symlink in the volume
+/// cannot lead it out) and mounted through that descriptor, so nothing a container
+/// does to the volume between the check and the runtime's mount can redirect it.
+/// Dropping this unmounts them (the container's own mounts stay).
+#[derive(Default)]
+pub struct Staged {
+    /// (index in the mount list, the staged path to use as the mount's source)
+    pub sources: Vec<(usize, std::path::PathBuf)>,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (_, p) in &self.sources {
+            unstage(p);
+        }
+    }
+}
+
+/// Detaches a staging mount and removes its mount point (both may be gone already).
+fn unstage(p: &Path) {
+    if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
+        // SAFETY: umount2 with a valid C string; failure (nothing mounted) is fine.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir(p));
+}
+
+/// Opens `subpath` inside the volume's data and bind-mounts it at a fresh path under
+/// `staging`.
+fn stage_subpath(data: &Path, subpath: &str, staging: &Path, index: usize) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context;
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
+    let fd = berth_runtime::safe_path::open_in_root(dir.as_raw_fd(), Path::new(subpath), libc::O_PATH | libc::O_CLOEXEC)
+        .map_err(|e| anyhow::anyhow!("cannot access path {}: {}", data.join(subpath).display(), e))?;
+    let fd_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let is_dir = std::fs::metadata(&fd_path).map(|m| m.is_dir()).unwrap_or(true);
+    std::fs::create_dir_all(staging).with_context(|| format!("creating {}", staging.display()))?;
+    let at = staging.join(index.to_string());
+    unstage(&at); // a leftover of a start that died half-way
+    if is_dir {
+        std::fs::create_dir(&at)
+    } else {
+        std::fs::File::create(&at).map(drop)
+    }
+    .with_context(|| format!("creating {}", at.display()))?;
+    let src = std::ffi::CString::new(fd_path).expect("no NUL in a /proc path");
+    let dst = std::ffi::CString::new(at.as_os_str().as_encoded_bytes()).context("a NUL in the container's path")?;
+    // SAFETY: mount(2) with valid C strings and no data.
+    if unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        unstage(&at);
+        return Err(anyhow::anyhow!("mounting subpath {subpath} of {}: {e}", data.display()));
+    }
+    Ok(at)
+}
+
+/// Before a start: takes the container's volumes (mounting those with driver
+/// options), copies image content into empty volumes, stages volume subpaths under
+/// `staging`, and makes missing `-v` host directories. `rootfs` is the container's
+/// mounted root. On failure, what was taken is given back.
+pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path, staging: &Path, remap: Option<&crate::userns::Remap>) -> anyhow::Result<Staged> {
+    use anyhow::Context;
+    let mut staged = Staged::default();
     for (i, m) in mounts.iter().enumerate() {
         let r = (|| -> anyhow::Result<()> {
             if m.is_volume() {
-                let data = state.volumes.acquire(&m.name, id).with_context(|| format!("mounting volume {}", m.name))?;
+                let volume_data = state.volumes.acquire(&m.name, id).with_context(|| format!("mounting volume {}", m.name))?;
+                let data = if m.subpath.is_empty() {
+                    volume_data
+                } else {
+                    let at = stage_subpath(&volume_data, &m.subpath, staging, i)?;
+                    staged.sources.push((i, at.clone()));
+                    at
+                };
                 if let Some(r) = remap {
                     // A fresh volume belongs to the container's root, as under dockerd's
                     // remapped volume root; one already owned by someone is left alone.
@@ -285,7 +373,8 @@ pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path, r
                         std::os::unix::fs::chown(&data, Some(uid), Some(gid)).with_context(|| format!("chown volume {}", m.name))?;
                     }
                 }
-                if !m.nocopy {
+                // A subpath naming a file has nothing to be populated.
+                if !m.nocopy && data.is_dir() {
                     if berth_volume::tree::copy_up(rootfs, &m.destination, &data).with_context(|| format!("copying {} of the image into volume {}", m.destination, m.name))? {
                         tracing::debug!(volume = %m.name, dest = %m.destination, "copied image content into the new volume");
                     }
@@ -296,11 +385,11 @@ pub fn setup(state: &AppState, id: &str, mounts: &[MountPoint], rootfs: &Path, r
             Ok(())
         })();
         if let Err(e) = r {
-            release(state, id, &mounts[..i]);
+            release(state, id, &mounts[..=i]);
             return Err(e);
         }
     }
-    Ok(())
+    Ok(staged)
 }
 
 /// After the container stopped: gives its volumes back.

@@ -1,9 +1,9 @@
 //! Attached `up` and `logs`: the containers' output behind their names until
 //! they stop; Ctrl+C stops the project gracefully (a second one kills it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use berth_api::Client;
 use berth_compose::engine::logs::{self, LogOptions};
@@ -145,6 +145,106 @@ fn watch(
     Ok(code.unwrap_or(0))
 }
 
+/// The containers `logs -f` follows, shared with the thread that adds those starting.
+#[derive(Clone)]
+struct Followers {
+    client: Client,
+    printer: Arc<LogPrinter>,
+    active: Arc<AtomicUsize>,
+    /// Ids being followed now, and ever followed (a restarted one resumes from now).
+    following: Arc<Mutex<(HashSet<String>, HashSet<String>)>>,
+    done: mpsc::Sender<Result<(), String>>,
+}
+
+impl Followers {
+    fn follow(&self, c: Container, o: &LogOptions) {
+        let mut o = o.clone();
+        {
+            let mut f = self.following.lock().unwrap_or_else(|p| p.into_inner());
+            if !f.0.insert(c.id.clone()) {
+                return;
+            }
+            if !f.1.insert(c.id.clone()) {
+                o.tail = None;
+                o.since = Some(unix_now());
+            }
+        }
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let r = logs::stream(&me.client, &c, &o, &*me.printer).map_err(|e| e.to_string());
+            me.following.lock().unwrap_or_else(|p| p.into_inner()).0.remove(&c.id);
+            me.active.fetch_sub(1, Ordering::SeqCst);
+            let _ = me.done.send(r);
+        });
+    }
+}
+
+/// `logs -f`: follows `list` and, as docker compose does, the project's containers of
+/// `services` (all when empty; none when `None`) that start while it runs — a scale-up,
+/// a restart, an `up` in another terminal — from their first line (a restarted one from
+/// its restart). Returns once none it follows is running.
+fn follow_all(client: &Client, project: &str, services: Option<Vec<String>>, list: Vec<Container>, o: LogOptions, printer: Arc<LogPrinter>) -> Vec<Result<(), String>> {
+    let (tx, rx) = mpsc::channel();
+    let f = Followers { client: client.clone(), printer, active: Arc::new(AtomicUsize::new(0)), following: Arc::default(), done: tx };
+    if let Some(services) = services {
+        // Watching starts before the existing containers are followed, so one starting
+        // in between is not missed (the set keeps it from being followed twice).
+        let mut filters = berth_api::Filters::new();
+        filters.add("type", "container");
+        filters.add("event", "start");
+        filters.add("label", &format!("{}={project}", berth_compose::labels::PROJECT));
+        let path = format!("/events{}", berth_api::client::query([("filters", Some(filters.to_json()))]));
+        if let Ok(resp) = client.call("GET", &path, berth_api::client::Body::Empty) {
+            let (f, o, project) = (f.clone(), o.clone(), project.to_owned());
+            std::thread::spawn(move || {
+                for ev in serde_json::Deserializer::from_reader(resp.into_reader()).into_iter::<serde_json::Value>() {
+                    let Ok(ev) = ev else { break };
+                    if let Some(c) = started_container(&ev, &project, &services) {
+                        f.follow(c, &o);
+                    }
+                }
+            });
+        }
+    }
+    for c in list {
+        f.follow(c, &o);
+    }
+    let mut results = Vec::new();
+    while f.active.load(Ordering::SeqCst) > 0 {
+        match rx.recv() {
+            Ok(r) => results.push(r),
+            Err(_) => break,
+        }
+    }
+    results
+}
+
+/// The container a `start` event is about, if it is one `logs -f` follows (a service
+/// container of the project, not a `run` one-off).
+fn started_container(ev: &serde_json::Value, project: &str, services: &[String]) -> Option<Container> {
+    use berth_compose::labels;
+    let attrs = &ev["Actor"]["Attributes"];
+    let label = |k: &str| attrs[k].as_str().map(str::to_owned);
+    let service = label(labels::SERVICE)?;
+    let oneoff = label(labels::ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if label(labels::PROJECT).as_deref() != Some(project) || oneoff || (!services.is_empty() && !services.contains(&service)) {
+        return None;
+    }
+    Some(Container {
+        id: ev["Actor"]["ID"].as_str()?.to_owned(),
+        name: label("name")?,
+        project: project.to_owned(),
+        service,
+        number: label(labels::CONTAINER_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(0),
+        oneoff,
+        config_hash: label(labels::CONFIG_HASH).unwrap_or_default(),
+        image_id: label(labels::IMAGE),
+        state: "running".into(),
+        summary: serde_json::Value::Null,
+    })
+}
+
 pub fn logs(g: &Global, p: &ProjectFlags, a: LogsArgs) -> CmdResult {
     let e = project::engine(g, p, &a.services, true)?;
     let mut list = e.containers(&a.services, OneOff::Exclude, true).map_err(project::failure)?;
@@ -157,10 +257,8 @@ pub fn logs(g: &Global, p: &ProjectFlags, a: LogsArgs) -> CmdResult {
     let names: Vec<String> = list.iter().map(|c| c.short_name()).collect();
     let printer = LogPrinter::new(names.iter().map(String::as_str), use_colour(&p.ansi, a.no_color), !a.no_log_prefix);
     let results: Vec<Result<(), String>> = if a.follow {
-        std::thread::scope(|s| {
-            let hs: Vec<_> = list.iter().map(|c| s.spawn(|| logs::stream(&e.client, c, &o, &printer).map_err(|e| e.to_string()))).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("log reader panicked".into()))).collect()
-        })
+        let services = if a.index.is_some() { None } else { Some(a.services.clone()) };
+        follow_all(&e.client, &e.project.name, services, list, o, Arc::new(printer))
     } else {
         list.iter().map(|c| logs::stream(&e.client, c, &o, &printer).map_err(|e| e.to_string())).collect()
     };

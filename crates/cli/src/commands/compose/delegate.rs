@@ -239,6 +239,141 @@ pub fn cp(g: &Global, p: &ProjectFlags, a: CpArgs) -> CmdResult {
     commands::cp::cp(g, parsed("cp", argv)?)
 }
 
+#[derive(Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long = "author")]
+    author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long = "message")]
+    message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long = "pause", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pause: bool,
+    /// index of the container if service has multiple replicas
+    #[arg(long = "index", default_value_t = 1)]
+    index: u64,
+    /// SERVICE
+    service: String,
+    /// [REPOSITORY[:TAG]]
+    reference: Option<String>,
+}
+
+/// `commit`: an image from a service container's changes.
+pub fn commit(g: &Global, p: &ProjectFlags, a: CommitArgs) -> CmdResult {
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
+    let c = service_container(&e, &a.service, a.index, false)?;
+    let mut argv = vec![format!("--pause={}", a.pause)];
+    for (flag, v) in [("-a", &a.author), ("-m", &a.message)] {
+        if let Some(v) = v {
+            argv.extend([flag.to_owned(), v.clone()]);
+        }
+    }
+    for ch in &a.change {
+        argv.extend(["-c".to_owned(), ch.clone()]);
+    }
+    argv.push(c.name);
+    argv.extend(a.reference);
+    commands::containers::commit(g, parsed("commit", argv)?)
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
+    /// index of the container if service has multiple replicas
+    #[arg(long = "index", default_value_t = 1)]
+    index: u64,
+    /// SERVICE
+    service: String,
+}
+
+/// `export`: a service container's filesystem as a tar.
+pub fn export(g: &Global, p: &ProjectFlags, a: ExportArgs) -> CmdResult {
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
+    let c = service_container(&e, &a.service, a.index, false)?;
+    let mut argv: Vec<String> = a.output.map(|o| vec!["-o".to_owned(), o]).unwrap_or_default();
+    argv.push(c.name);
+    commands::containers::export(g, parsed("export", argv)?)
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Format output using a custom template
+    #[arg(long = "format")]
+    format: Option<String>,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// [SERVICE]
+    service: Option<String>,
+}
+
+/// `stats`: resource use of the project's containers (of one service).
+pub fn stats(g: &Global, p: &ProjectFlags, a: StatsArgs) -> CmdResult {
+    let services: Vec<String> = a.service.into_iter().collect();
+    let e = project::engine(g, p, &services, true)?;
+    let list = e.containers(&services, OneOff::Exclude, a.all).map_err(project::failure)?;
+    let mut argv = Vec::new();
+    for (on, flag) in [(a.all, "--all"), (a.no_stream, "--no-stream"), (a.no_trunc, "--no-trunc")] {
+        if on {
+            argv.push(flag.to_owned());
+        }
+    }
+    if let Some(f) = a.format {
+        argv.extend(["--format".to_owned(), f]);
+    }
+    if list.is_empty() {
+        // Nothing to show: `docker stats NAME…` needs names, and none means "all of the host".
+        return Ok(());
+    }
+    argv.extend(list.into_iter().map(|c| c.name));
+    commands::stats::stats(g, parsed("stats", argv)?)
+}
+
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching from a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    /// index of the container if service has multiple replicas
+    #[arg(long = "index", default_value_t = 1)]
+    index: u64,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    sig_proxy: bool,
+    /// SERVICE
+    service: String,
+}
+
+/// `attach`: a running service container's stdio on this terminal.
+pub fn attach(g: &Global, p: &ProjectFlags, a: AttachArgs) -> CmdResult {
+    let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
+    let c = service_container(&e, &a.service, a.index, true)?;
+    let mut argv = vec![format!("--sig-proxy={}", a.sig_proxy)];
+    if a.no_stdin {
+        argv.push("--no-stdin".into());
+    }
+    if let Some(k) = a.detach_keys {
+        argv.extend(["--detach-keys".to_owned(), k]);
+    }
+    argv.push(c.name);
+    commands::run::attach(g, parsed("attach", argv)?)
+}
+
 /// `top`: each running container's processes under its name.
 pub fn top(g: &Global, p: &ProjectFlags, services: Vec<String>) -> CmdResult {
     let e = project::engine(g, p, &services, true)?;
