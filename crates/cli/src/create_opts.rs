@@ -119,6 +119,9 @@ pub struct ContainerOptions {
     /// Read in a line delimited file of labels
     #[arg(long = "label-file")]
     pub label_file: Vec<String>,
+    /// Add link to another container
+    #[arg(long = "link")]
+    pub link: Vec<String>,
     /// Logging driver for the container
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
@@ -552,6 +555,7 @@ impl ContainerOptions {
         put(&mut host, "DnsOptions", json!(self.dns_option));
         put(&mut host, "DnsSearch", json!(self.dns_search));
         put(&mut host, "ExtraHosts", if extra_hosts.is_empty() { Value::Null } else { json!(extra_hosts) });
+        put(&mut host, "Links", if self.link.is_empty() { Value::Null } else { json!(self.link) });
         put(&mut host, "GroupAdd", if self.group_add.is_empty() { Value::Null } else { json!(self.group_add) });
         put(&mut host, "IpcMode", json!(self.ipc.clone().unwrap_or_default()));
         put(&mut host, "Cgroup", json!(""));

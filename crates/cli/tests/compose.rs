@@ -432,6 +432,33 @@ services:
     p.ok(&["down"]);
 }
 
+/// `links: [service:alias]`: the alias resolves in the linking service's containers only.
+#[test]
+fn links_give_the_linking_service_an_alias() {
+    let d = daemon_with_busybox();
+    let p = Project::new(&d, "lnk", r#"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    links: ["db:database"]
+  other:
+    image: busybox
+    command: ["sleep", "300"]
+"#);
+    p.ok(&["up", "-d"]);
+    let ip = d.berth(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "lnk-db-1"]).ok().trim().to_owned();
+    assert!(!ip.is_empty());
+    let out = p.out(&["exec", "-T", "app", "nslookup", "database"]);
+    assert!(out.contains(&ip), "{out}");
+    let o = p.run(&["exec", "-T", "other", "nslookup", "database"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&ip), "only the linking service resolves the alias");
+    p.ok(&["down", "-t", "0"]);
+}
+
 /// Long-syntax `volume.subpath`: the service sees one directory of the named volume.
 #[test]
 fn volume_subpath_mounts_part_of_a_named_volume() {

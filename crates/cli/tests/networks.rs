@@ -405,6 +405,44 @@ fn mtu_of_a_network_and_of_the_default_bridge() {
     d.berth(&["network", "rm", &net]).ok();
 }
 
+/// Legacy links (`--link name[:alias]`): on the default bridge an /etc/hosts line and
+/// Docker's variables, on a user network a name only the linking container resolves.
+#[test]
+fn legacy_links_give_hosts_variables_and_private_names() {
+    let d = daemon_with_busybox();
+    d.berth(&["run", "-d", "--name", "db", "--expose", "5432", "-e", "PGDATA=/data", "busybox", "sleep", "300"]).ok();
+    let db_ip = ip_on(&d, "db", "bridge");
+    assert!(!db_ip.is_empty());
+    let out = d.berth(&["run", "--rm", "--name", "app", "--link", "db:database", "busybox", "sh", "-c", "cat /etc/hosts; env"]).ok();
+    assert!(out.lines().any(|l| l.starts_with(&format!("{db_ip}\t")) && l.ends_with("\tdatabase")), "hosts: {out}");
+    for v in [format!("DATABASE_PORT=tcp://{db_ip}:5432"), format!("DATABASE_PORT_5432_TCP_ADDR={db_ip}"), "DATABASE_NAME=/app/database".into(), "DATABASE_ENV_PGDATA=/data".into()] {
+        assert!(out.lines().any(|l| l == v), "{v} missing: {out}");
+    }
+    d.berth(&["create", "--name", "linker", "--link", "db:database", "busybox", "true"]).ok();
+    assert_eq!(d.berth(&["inspect", "-f", "{{json .HostConfig.Links}}", "linker"]).ok().trim(), r#"["/db:/linker/database"]"#);
+    // Bad links: a missing container at create, a stopped one at start, host networking.
+    let (_, err) = fails(&d, &["create", "--link", "nosuch:x", "busybox"]);
+    assert!(err.contains("could not get container for nosuch"), "{err}");
+    d.berth(&["stop", "-t", "0", "db"]).ok();
+    let (_, err) = fails(&d, &["start", "linker"]);
+    assert!(err.contains("Cannot link to a non running container: /db AS /linker/database"), "{err}");
+    let (_, err) = fails(&d, &["create", "--network", "host", "--link", "db", "busybox"]);
+    assert!(err.contains("host type networking can't be used with links"), "{err}");
+    d.berth(&["rm", "-f", "linker", "db"]).ok();
+
+    // A user network: the alias is the linking container's alone.
+    let (net, subnet, _) = fresh_net("lk");
+    d.berth(&["network", "create", "--subnet", &subnet, &net]).ok();
+    d.berth(&["run", "-d", "--name", "srv", "--network", &net, "busybox", "sleep", "300"]).ok();
+    let srv_ip = ip_on(&d, "srv", &net);
+    let out = d.berth(&["run", "--rm", "--network", &net, "--link", "srv:special", "busybox", "nslookup", "special"]).ok();
+    assert!(out.contains(&srv_ip), "the linking container resolves the alias: {out}");
+    let other = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "special"]).output();
+    assert!(!String::from_utf8_lossy(&other.stdout).contains(&srv_ip), "another container does not");
+    d.berth(&["rm", "-f", "srv"]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+}
+
 #[test]
 fn user_networks_are_isolated_from_each_other() {
     let d = daemon_with_busybox();

@@ -41,6 +41,21 @@ pub fn container_name(project: &Project, service: &Service, number: u64) -> Stri
     service.container_name.clone().unwrap_or_else(|| labels::container_name(&project.name, &service.name, number))
 }
 
+/// `links: [service[:alias]]` as legacy links to each of the service's containers: the
+/// alias resolves for this service's containers alone (the service's own name already
+/// resolves for everyone on the network).
+fn links(project: &Project, service: &Service) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &service.links {
+        let (svc, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+        let Some(target) = project.services.get(svc) else { continue };
+        for n in 1..=target.replicas() {
+            out.push(format!("{}:{alias}", container_name(project, target, n)));
+        }
+    }
+    out
+}
+
 /// The engine-side name of a project network key.
 pub fn network_name(project: &Project, key: &str) -> String {
     project.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| labels::resource_name(&project.name, key))
@@ -117,6 +132,7 @@ pub fn container_body(project: &Project, service: &Service, t: &Target) -> Resul
             config: Some(l.options.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()),
         }),
         extra_hosts: non_empty(service.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
+        links: non_empty(links(project, service)),
         dns: non_empty(service.dns.clone()),
         dns_search: non_empty(service.dns_search.clone()),
         dns_options: non_empty(extra.strings("dns_opt")),

@@ -188,6 +188,13 @@ pub async fn create(state: &AppState, name: Option<&str>, body: ContainerCreateB
     if hc.network_mode.as_deref().unwrap_or("").is_empty() {
         hc.network_mode = Some("bridge".into());
     }
+    if let Some(links) = hc.links.clone().filter(|l| !l.is_empty()) {
+        let mode = hc.network_mode.as_deref().unwrap_or("");
+        if mode == "host" || mode.starts_with("container:") || mode == "none" {
+            return Err(ApiError::bad_request("conflicting options: host type networking can't be used with links. This would result in undefined behavior"));
+        }
+        hc.links = Some(super::links::normalize(state, &name, &links)?);
+    }
     if hc.log_config.as_ref().and_then(|l| l.typ.as_deref()).unwrap_or("").is_empty() {
         let d = state.defaults();
         hc.log_config = Some(berth_api::models::HostConfigLogConfig { typ: Some(d.log_driver), config: Some(d.log_opts) });
@@ -472,6 +479,23 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     let staged = mounts::setup(state, &c.id, &c.mounts, &dirs.merged, &dir.join("subpaths"), remap.as_deref())?;
     let net = networking::setup(state, c)?;
     let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();
+    // Legacy links: on the default bridge /etc/hosts lines and variables, on a user
+    // network a name for this container alone.
+    let on_networks = match networking::mode(c) {
+        networking::Mode::Networks(n) => n,
+        _ => Vec::new(),
+    };
+    let (mut link_hosts, mut link_env) = (Vec::new(), Vec::new());
+    for (r, target) in super::links::resolve(state, c, &on_networks)? {
+        if r.network == "bridge" {
+            for name in [r.link.alias.as_str(), &r.id[..12], target.name.as_str()] {
+                link_hosts.push(format!("{name}:{}", r.ip));
+            }
+            link_env.extend(super::links::env(&r, &c.name, &target.config));
+        } else if let (Some(dns), Ok(n)) = (state.network.dns(), state.network.network(&r.network)) {
+            dns.add_link(&c.id, &n.id, &r.link.alias, r.ip);
+        }
+    }
     let u = user::resolve(&dirs.merged, c.config.user.as_deref().unwrap_or(""), c.host_config.group_add.as_deref().unwrap_or(&[])).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(wd) = c.config.working_dir.as_deref().filter(|w| !w.is_empty() && *w != "/") {
         // Docker creates a missing working directory (owned by the container's user).
@@ -504,12 +528,13 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     }
     hc.ulimits = Some(ulimits);
     let hc = &hc;
+    let extra_hosts: Vec<String> = link_hosts.into_iter().chain(hc.extra_hosts.iter().flatten().cloned()).collect();
     files::write(
         dir,
         &files::NetFiles {
             hostname: &hostname,
             domainname: c.config.domainname.as_deref().unwrap_or(""),
-            extra_hosts: hc.extra_hosts.as_ref().unwrap_or(&none),
+            extra_hosts: &extra_hosts,
             addresses: &addresses,
             dns: hc.dns.as_ref().unwrap_or(&none),
             dns_search: hc.dns_search.as_ref().unwrap_or(&none),
@@ -527,6 +552,13 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     };
     let mut effective = c.clone();
     effective.host_config = hc.clone();
+    if !link_env.is_empty() {
+        // The container's own variables win over the links' (dockerd's order).
+        let own = effective.config.env.take().unwrap_or_default();
+        link_env.retain(|v| !own.iter().any(|o| o.split('=').next() == v.split('=').next()));
+        link_env.extend(own);
+        effective.config.env = Some(link_env);
+    }
     for (i, at) in &staged.sources {
         effective.mounts[*i].source = at.display().to_string();
     }

@@ -8,6 +8,7 @@ pub mod files;
 pub mod health;
 pub mod init;
 pub mod lifecycle;
+pub mod links;
 pub mod logs;
 pub mod mounts;
 pub mod names;

@@ -93,6 +93,13 @@ impl Dns {
         self.shared.names.write().unwrap_or_else(|p| p.into_inner()).register(rec);
     }
 
+    /// A legacy link on a user network: `alias` names `ip` for `asker` only, until the
+    /// asker leaves the network.
+    pub fn add_link(&self, asker: &str, network_id: &str, alias: &str, ip: std::net::Ipv4Addr) {
+        let link = names::LinkAlias { asker: asker.into(), network_id: network_id.into(), alias: alias.into(), ip };
+        self.shared.names.write().unwrap_or_else(|p| p.into_inner()).add_link(link);
+    }
+
     pub fn unregister(&self, container_id: &str, network_id: &str) {
         self.shared.names.write().unwrap_or_else(|p| p.into_inner()).unregister(container_id, network_id);
     }

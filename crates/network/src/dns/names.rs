@@ -19,6 +19,17 @@ pub struct NameRecord {
 #[derive(Debug, Default)]
 pub struct NameTable {
     records: Vec<NameRecord>,
+    /// Legacy links on user networks: a name only one container resolves.
+    links: Vec<LinkAlias>,
+}
+
+/// `alias` resolves to `ip` for `asker` alone, on `network_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkAlias {
+    pub asker: String,
+    pub network_id: String,
+    pub alias: String,
+    pub ip: Ipv4Addr,
 }
 
 fn norm(name: &str) -> String {
@@ -36,10 +47,21 @@ impl NameTable {
 
     pub fn unregister(&mut self, container_id: &str, network_id: &str) {
         self.records.retain(|r| !(r.container_id == container_id && r.network_id == network_id));
+        self.links.retain(|l| !(l.asker == container_id && l.network_id == network_id));
     }
 
     pub fn unregister_container(&mut self, container_id: &str) {
         self.records.retain(|r| r.container_id != container_id);
+        self.links.retain(|l| l.asker != container_id);
+    }
+
+    /// Adds a link alias of `link.asker` (one alias may name several containers, as
+    /// compose links every replica of a service).
+    pub fn add_link(&mut self, mut link: LinkAlias) {
+        link.alias = norm(&link.alias);
+        if !self.links.contains(&link) {
+            self.links.push(link);
+        }
     }
 
     fn networks_of(&self, container_id: &str) -> HashSet<&str> {
@@ -51,6 +73,11 @@ impl NameTable {
     pub fn lookup(&self, asker: &str, name: &str) -> Vec<Ipv4Addr> {
         let nets = self.networks_of(asker);
         let name = norm(name);
+        // A link alias wins over other containers' names, as in Docker.
+        let linked: Vec<Ipv4Addr> = self.links.iter().filter(|l| l.asker == asker && l.alias == name && nets.contains(l.network_id.as_str())).map(|l| l.ip).collect();
+        if !linked.is_empty() {
+            return linked;
+        }
         let names_it = |r: &NameRecord| {
             r.names.contains(&name)
                 || (!r.network_name.is_empty()
@@ -95,6 +122,13 @@ mod tests {
         assert!(t.lookup("b", "web.net-n2").is_empty());
         assert!(t.lookup("b", "webnet-n1").is_empty());
         assert!(t.lookup("c", "web.net-n1").is_empty());
+        // A link alias: for its asker only, gone with the asker.
+        t.add_link(LinkAlias { asker: "b".into(), network_id: "n1".into(), alias: "Site".into(), ip: Ipv4Addr::new(10, 0, 0, 2) });
+        assert_eq!(t.lookup("b", "site"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert!(t.lookup("a", "site").is_empty());
+        t.unregister_container("b");
+        t.register(rec("b", "n1", [10, 0, 0, 3], &["db"]));
+        assert!(t.lookup("b", "site").is_empty());
         assert_eq!(t.reverse("b", Ipv4Addr::new(10, 0, 0, 2)).as_deref(), Some("web"));
         assert_eq!(t.reverse("c", Ipv4Addr::new(10, 0, 0, 2)), None);
         t.unregister("a", "n1");
