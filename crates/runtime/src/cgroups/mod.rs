@@ -6,6 +6,7 @@
 //! serialisable so that later commands (`kill --all`, `pause`, `delete`, `exec`) act on
 //! the same directories `create` made.
 
+mod devices_bpf;
 mod v1;
 mod v2;
 

@@ -122,6 +122,9 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources) -> Result<()> {
             }
         }
     }
+    if let Some(rules) = res.devices().as_deref().filter(|r| !r.is_empty()) {
+        super::devices_bpf::apply(d, rules)?;
+    }
     for h in res.hugepage_limits().iter().flatten() {
         write_res(d, &format!("hugetlb.{}.max", h.page_size()), &h.limit().to_string())?;
     }
