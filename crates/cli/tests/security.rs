@@ -388,6 +388,21 @@ fn userns_remap_runs_container_root_as_an_unprivileged_host_uid() {
     // exec enters the same user namespace.
     let out = d.berth(&["exec", "u1", "sh", "-c", "id -u; cat /proc/self/uid_map"]).ok();
     assert!(out.starts_with("0\n") && out.contains(&base.to_string()), "{out}");
+    // cp in and out: owners are the container's ids (written as host ids, archived as
+    // the ids inside).
+    let src = d.dir.path().join("cp-in.txt");
+    std::fs::write(&src, "in").unwrap();
+    d.berth(&["cp", src.to_str().unwrap(), "u1:/cp-in.txt"]).ok();
+    assert_eq!(d.berth(&["exec", "u1", "stat", "-c", "%u:%g", "/cp-in.txt"]).ok().trim(), "0:0", "copied in as the container's root");
+    let copied = d.dir.path().join("root/containers").join(&id).join("upper/cp-in.txt");
+    assert_eq!(std::fs::metadata(&copied).unwrap().uid(), base, "host side: the remapped uid");
+    let out = d.berth(&["cp", "u1:/made-inside", "-"]).output();
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let owners: Vec<(u64, u64)> = archive.entries().unwrap().map(|e| {
+        let h = e.unwrap().header().clone();
+        (h.uid().unwrap(), h.gid().unwrap())
+    }).collect();
+    assert_eq!(owners, vec![(0, 0)], "archived with the ids inside");
     // Named volumes are the container root's to write.
     d.berth(&["run", "--rm", "-v", "uv:/data", "busybox", "touch", "/data/ok"]).ok();
 

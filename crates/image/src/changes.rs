@@ -170,6 +170,19 @@ impl IdMapping {
     pub fn gid_inside(&self, host: u32) -> u32 {
         Self::inside(&self.gids, host)
     }
+
+    fn outside(maps: &[(u32, u32, u32)], inside: u32) -> u32 {
+        maps.iter().find(|(c, _, n)| inside >= *c && inside - c < *n).map_or(65534, |(c, h, _)| h + (inside - c))
+    }
+
+    /// The host id of `inside` (the overflow id when no range holds it).
+    pub fn uid_outside(&self, inside: u32) -> u32 {
+        Self::outside(&self.uids, inside)
+    }
+
+    pub fn gid_outside(&self, inside: u32) -> u32 {
+        Self::outside(&self.gids, inside)
+    }
 }
 
 fn abs(rel: &Path) -> String {

@@ -152,14 +152,22 @@ impl Located {
 
     /// Writes a tar of the located path; entry names start with its base name.
     pub fn write_tar(&self, out: impl Write) -> io::Result<()> {
-        let mut w = Walker { tar: tar::Builder::new(out), links: HashMap::new() };
+        self.write_tar_mapped(out, None)
+    }
+
+    /// As [`write_tar`](Self::write_tar), with owners shown as ids inside a user
+    /// namespace (a userns-remapped container's files, as its processes see them).
+    pub fn write_tar_mapped(&self, out: impl Write, ids: Option<&crate::changes::IdMapping>) -> io::Result<()> {
+        let mut w = Walker { tar: tar::Builder::new(out), links: HashMap::new(), ids };
         w.append(self.dir.as_fd(), self.name.as_deref(), &self.rebase)?;
         w.tar.into_inner()?.flush()
     }
 }
 
-struct Walker<W: Write> {
+struct Walker<'a, W: Write> {
     tar: tar::Builder<W>,
+    /// Host ids shown as the ids inside this mapping.
+    ids: Option<&'a crate::changes::IdMapping>,
     /// First archived name of each multiply-linked inode (later ones become hard links).
     links: HashMap<(u64, u64), PathBuf>,
 }
@@ -170,13 +178,17 @@ fn exact(f: std::fs::File, size: u64) -> impl Read {
     f.take(size).chain(io::repeat(0)).take(size)
 }
 
-impl<W: Write> Walker<W> {
-    fn header(st: &FileStat, kind: tar::EntryType) -> tar::Header {
+impl<W: Write> Walker<'_, W> {
+    fn header(&self, st: &FileStat, kind: tar::EntryType) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(st.st_uid as u64);
-        h.set_gid(st.st_gid as u64);
+        let (uid, gid) = match self.ids {
+            Some(m) => (m.uid_inside(st.st_uid), m.gid_inside(st.st_gid)),
+            None => (st.st_uid, st.st_gid),
+        };
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
         h
@@ -192,7 +204,7 @@ impl<W: Write> Walker<W> {
                 // docker export and `cp dir/.` produce.
                 let contents_only = tar_name == Path::new(".");
                 if !contents_only {
-                    let mut h = Self::header(&st, tar::EntryType::Directory);
+                    let mut h = self.header(&st, tar::EntryType::Directory);
                     self.tar.append_data(&mut h, tar_name, io::empty())?;
                 }
                 let base = if contents_only { PathBuf::new() } else { tar_name.to_owned() };
@@ -220,13 +232,13 @@ impl<W: Write> Walker<W> {
             libc::S_IFLNK => {
                 let n = name.ok_or_else(|| io::Error::other("symlink without a name"))?;
                 let target = readlinkat(dir, n).map_err(errno)?;
-                let mut h = Self::header(&st, tar::EntryType::Symlink);
+                let mut h = self.header(&st, tar::EntryType::Symlink);
                 self.tar.append_link(&mut h, tar_name, Path::new(&target))?;
             }
             libc::S_IFREG => {
                 if st.st_nlink > 1 {
                     if let Some(first) = self.links.get(&(st.st_dev, st.st_ino)) {
-                        let mut h = Self::header(&st, tar::EntryType::Link);
+                        let mut h = self.header(&st, tar::EntryType::Link);
                         let first = first.clone();
                         return self.tar.append_link(&mut h, tar_name, &first);
                     }
@@ -236,7 +248,7 @@ impl<W: Write> Walker<W> {
                 let fd = openat(dir, n, OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | nofollow, Mode::empty()).map_err(errno)?;
                 let f = std::fs::File::from(fd);
                 let size = f.metadata()?.len();
-                let mut h = Self::header(&st, tar::EntryType::Regular);
+                let mut h = self.header(&st, tar::EntryType::Regular);
                 h.set_size(size);
                 self.tar.append_data(&mut h, tar_name, exact(f, size))?;
             }
@@ -246,7 +258,7 @@ impl<W: Write> Walker<W> {
                     libc::S_IFBLK => tar::EntryType::Block,
                     _ => tar::EntryType::Fifo,
                 };
-                let mut h = Self::header(&st, kind);
+                let mut h = self.header(&st, kind);
                 if fmt != libc::S_IFIFO {
                     h.set_device_major(libc::major(st.st_rdev))?;
                     h.set_device_minor(libc::minor(st.st_rdev))?;

@@ -85,6 +85,7 @@ pub async fn archive_get(State(state): State<AppState>, Path(id): Path<String>, 
     };
     let (mut writer, body_rx) = ChannelWriter::new();
     let (p, name, tx2) = (path.clone(), id.clone(), tx.clone());
+    let ids = ids_of(&state, &entry);
     tokio::spawn(async move {
         let r = fs_access::with_root(&state, &entry, View::Live, move |root| {
             let located = tree_tar::locate(&root, &p).and_then(|l| Ok((l.stat()?, l)));
@@ -92,7 +93,7 @@ pub async fn archive_get(State(state): State<AppState>, Path(id): Path<String>, 
                 Err(e) => send(&tx2, Err(path_error(e, &p, &name))),
                 Ok((stat, l)) => {
                     send(&tx2, Ok(stat));
-                    if let Err(e) = l.write_tar(&mut writer) {
+                    if let Err(e) = l.write_tar_mapped(&mut writer, ids.as_ref()) {
                         tracing::debug!("archive of {p}: {e}");
                         writer.fail(e);
                     }
@@ -111,6 +112,11 @@ pub async fn archive_get(State(state): State<AppState>, Path(id): Path<String>, 
     Ok(resp)
 }
 
+/// A userns-remapped container's id mapping (its files' owners are host ids).
+fn ids_of(state: &AppState, entry: &crate::containers::Entry) -> Option<berth_image::changes::IdMapping> {
+    crate::containers::lifecycle::remap_of(state, &entry.get()).map(|r| r.id_mapping())
+}
+
 /// `PUT /containers/{id}/archive`: extracts the tar body into the directory `path`.
 pub async fn archive_put(State(state): State<AppState>, Path(id): Path<String>, params: Params, body: Body) -> ApiResult<StatusCode> {
     let entry = state.containers.find(&id)?;
@@ -118,6 +124,8 @@ pub async fn archive_put(State(state): State<AppState>, Path(id): Path<String>, 
     let opts = berth_image::layer::unpack::ExtractOptions {
         // Without copyUIDGID everything belongs to the container's root, as in Docker.
         owner: if params.bool("copyUIDGID") { None } else { Some((0, 0)) },
+        // Under userns-remap those are the container's ids: written as their host ids.
+        ids: ids_of(&state, &entry),
         no_overwrite_dir_non_dir: params.bool("noOverwriteDirNonDir"),
     };
     let (p, name) = (path.clone(), id.clone());
@@ -139,9 +147,10 @@ pub async fn archive_put(State(state): State<AppState>, Path(id): Path<String>, 
 pub async fn export(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let entry = state.containers.find(&id)?;
     let (mut writer, body_rx) = ChannelWriter::new();
+    let ids = ids_of(&state, &entry);
     tokio::spawn(async move {
         let r = fs_access::with_root(&state, &entry, View::Rootfs, move |root| {
-            if let Err(e) = tree_tar::locate(&root, "/").and_then(|l| l.write_tar(&mut writer)) {
+            if let Err(e) = tree_tar::locate(&root, "/").and_then(|l| l.write_tar_mapped(&mut writer, ids.as_ref())) {
                 tracing::debug!("export: {e}");
                 writer.fail(e);
             }

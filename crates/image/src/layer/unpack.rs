@@ -41,6 +41,7 @@ struct Opts {
     prefix: PathBuf,
     /// Owner forced on every entry (`docker cp` without `-a`: the container's root).
     owner: Option<(u32, u32)>,
+    ids: Option<crate::changes::IdMapping>,
     /// `.wh.` names are plain files, not whiteouts.
     plain_whiteouts: bool,
     /// Refuse to replace a directory with a non-directory and vice versa.
@@ -56,6 +57,9 @@ struct Opts {
 pub struct ExtractOptions {
     /// Owner given to every extracted entry; `None` keeps the archive's owners.
     pub owner: Option<(u32, u32)>,
+    /// Owners (given or the archive's) are ids inside this user namespace: they are
+    /// written as the host ids they map to (`docker cp` into a remapped container).
+    pub ids: Option<crate::changes::IdMapping>,
     /// Docker's `noOverwriteDirNonDir`.
     pub no_overwrite_dir_non_dir: bool,
 }
@@ -68,7 +72,7 @@ pub struct ExtractOptions {
 pub fn extract_in_root(root: OwnedFd, dir: &Path, reader: impl Read, opts: &ExtractOptions) -> Result<()> {
     let what = "archive";
     let prefix = clean_entry_path(dir.as_os_str().as_bytes()).map_err(|r| Error::UnsafePath { layer: what.into(), path: dir.display().to_string(), reason: r })?;
-    let o = Opts { prefix, owner: opts.owner, plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir, ..Default::default() };
+    let o = Opts { prefix, owner: opts.owner, ids: opts.ids.clone(), plain_whiteouts: true, no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir, ..Default::default() };
     extract_archive(root, reader, &o)
 }
 
@@ -327,6 +331,10 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
     if let Some((uid, gid)) = o.owner {
         meta.uid = uid;
         meta.gid = gid;
+    }
+    if let Some(m) = &o.ids {
+        meta.uid = m.uid_outside(meta.uid);
+        meta.gid = m.gid_outside(meta.gid);
     }
 
     // The root directory itself ("./"): only its metadata applies.
