@@ -403,6 +403,10 @@ fn userns_remap_runs_container_root_as_an_unprivileged_host_uid() {
         (h.uid().unwrap(), h.gid().unwrap())
     }).collect();
     assert_eq!(owners, vec![(0, 0)], "archived with the ids inside");
+    // Secrets reach a remapped container, owned as asked inside.
+    d.berth(&["secret", "create", "rpw", "-"]).stdin(b"s3cret".to_vec()).ok();
+    let out = d.berth(&["run", "--rm", "--secret", "rpw", "--secret", "source=rpw,target=/etc/pw,uid=1000,mode=0400", "busybox", "sh", "-c", "cat /run/secrets/rpw; echo; stat -c %u:%a /etc/pw"]).ok();
+    assert_eq!(out, "s3cret\n1000:400\n");
     // Named volumes are the container root's to write.
     d.berth(&["run", "--rm", "-v", "uv:/data", "busybox", "touch", "/data/ok"]).ok();
 

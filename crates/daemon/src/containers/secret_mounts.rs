@@ -191,13 +191,20 @@ pub fn setup(state: &AppState, c: &Container, host_ids: &HostIds<'_>) -> anyhow:
         values.push(v);
     }
     let dir = dir_of(state, &c.id);
+    // Under userns-remap the runtime opens the files as the container's root, an
+    // unprivileged host uid: the directories let its group through (0710), nothing more.
+    let (_, root_gid) = host_ids(0, 0);
+    let dir_mode = if root_gid == 0 { 0o700 } else { 0o710 };
     let r = (|| -> anyhow::Result<Vec<Value>> {
         let parent = dir.parent().expect("dir_of has a parent");
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).with_context(|| format!("creating {}", parent.display()))?;
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
+        if root_gid != 0 {
+            std::os::unix::fs::chown(parent, None, Some(root_gid)).with_context(|| format!("chown {}", parent.display()))?;
+        }
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(dir_mode))?;
         std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let target = cpath(&dir)?;
-        let data = CString::new(format!("mode=0700,size={}", tmpfs_size(&values))).expect("no NUL in options");
+        let data = CString::new(format!("mode={dir_mode:o},gid={root_gid},size={}", tmpfs_size(&values))).expect("no NUL in options");
         // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
         let rc = unsafe { libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, data.as_ptr().cast()) };
         if rc != 0 {
