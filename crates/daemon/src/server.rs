@@ -47,9 +47,15 @@ pub async fn run(cfg: Config) -> Result<()> {
     // as soon as its burst of changes is over.
     let st = state.clone();
     let _firewall_watch = berth_network::firewall_watch::watch(move || match st.network.check_firewall() {
-        Ok(true) => tracing::info!("berth's nftables table was gone (ruleset flushed?): rebuilt"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!("re-checking the firewall after a host change: {e}"),
+        Ok(false) => false,
+        Ok(true) => {
+            tracing::info!("berth's firewall was changed by someone else (table flushed, or FORWARD policy DROP): restored");
+            true
+        }
+        Err(e) => {
+            tracing::warn!("re-checking the firewall after a host change: {e}");
+            true
+        }
     })
     .map_err(|e| tracing::warn!("not watching the host firewall for changes: {e}"))
     .ok();

@@ -186,21 +186,20 @@ pub fn batch(table: &str, rules: &Ruleset) -> Value {
 /// chain in step.
 pub fn apply(table: &str, rules: &Ruleset) -> Result<()> {
     run_nft(&batch(table, rules))?;
-    iptables_compat(table, rules)
+    iptables_compat(table, rules).map(drop)
 }
 
 /// Puts back what someone else removed or made ineffective since the last [`apply`]:
 /// berth's table (gone after `nft flush ruleset`, e.g. nftables.service reloading) and
 /// the iptables chain (needed once Docker started and set FORWARD's policy to DROP).
 /// Changes nothing when all is in place, so calling it after every host ruleset change
-/// cannot feed on its own changes. Returns whether the table had to be rebuilt.
+/// cannot feed on its own changes. Returns whether it changed anything.
 pub fn ensure(table: &str, rules: &Ruleset) -> Result<bool> {
     let rebuilt = !rules.is_empty() && !table_exists(table);
     if rebuilt {
         run_nft(&batch(table, rules))?;
     }
-    iptables_compat(table, rules)?;
-    Ok(rebuilt)
+    Ok(iptables_compat(table, rules)? || rebuilt)
 }
 
 /// True if berth's table exists (used by tests and cleanup checks).
@@ -245,9 +244,10 @@ fn iptables(args: &[&str]) -> Option<std::process::Output> {
     Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).output().ok()
 }
 
-fn iptables_compat(table: &str, rules: &Ruleset) -> Result<()> {
+/// Keeps berth's iptables chain in step; returns whether it changed anything.
+fn iptables_compat(table: &str, rules: &Ruleset) -> Result<bool> {
     let chain = compat_chain(table);
-    let Some(fwd) = iptables(&["-S", "FORWARD"]) else { return Ok(()) }; // no iptables at all
+    let Some(fwd) = iptables(&["-S", "FORWARD"]) else { return Ok(false) }; // no iptables at all
     let listing = String::from_utf8_lossy(&fwd.stdout);
     let jump = format!("-A FORWARD -j {chain}");
     let has_jump = listing.lines().any(|l| l.trim() == jump);
@@ -255,14 +255,17 @@ fn iptables_compat(table: &str, rules: &Ruleset) -> Result<()> {
     let wanted = !rules.bridges.is_empty() && (drop_policy || has_jump);
 
     if !wanted {
+        let mut changed = false;
         if has_jump {
             iptables(&["-D", "FORWARD", "-j", &chain]);
+            changed = true;
         }
         if iptables(&["-S", &chain]).is_some_and(|o| o.status.success()) {
             iptables(&["-F", &chain]);
             iptables(&["-X", &chain]);
+            changed = true;
         }
-        return Ok(());
+        return Ok(changed);
     }
 
     let check = |o: Option<std::process::Output>, what: &str| -> Result<()> {
@@ -295,7 +298,7 @@ fn iptables_compat(table: &str, rules: &Ruleset) -> Result<()> {
     if !has_jump {
         check(iptables(&["-I", "FORWARD", "-j", &chain]), "insert jump")?;
     }
-    Ok(())
+    Ok(!in_step || !has_jump)
 }
 
 /// The rules of berth's iptables chain, each as `iptables -S` prints it after `-A CHAIN`.

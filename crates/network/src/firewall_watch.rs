@@ -23,6 +23,12 @@ const NFNLGRP_NFTABLES: u32 = 7;
 /// How long the ruleset must stay unchanged before the callback runs: a starting
 /// dockerd makes dozens of changes within a few hundred milliseconds.
 const QUIET: Duration = Duration::from_millis(300);
+/// The callback runs at the latest this long after the first change of a burst, even
+/// if changes keep coming (a firewall manager updating sets all the time).
+const LATEST: Duration = Duration::from_secs(2);
+/// The longest pause after repairs that keep being needed (a rule that cannot be added
+/// makes every attempt a change of its own).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A running watcher; dropping it stops the thread.
 pub struct FirewallWatch {
@@ -40,8 +46,10 @@ impl Drop for FirewallWatch {
     }
 }
 
-/// Starts watching; `on_change` runs on the watcher's thread once per burst of changes.
-pub fn watch(mut on_change: impl FnMut() + Send + 'static) -> io::Result<FirewallWatch> {
+/// Starts watching; `on_change` runs on the watcher's thread once per burst of changes
+/// and returns whether it changed the ruleset itself (or failed): then the next run
+/// waits, 1 s and doubling up to a minute, until a run finds everything in place.
+pub fn watch(mut on_change: impl FnMut() -> bool + Send + 'static) -> io::Result<FirewallWatch> {
     let mut sock = Socket::new(NETLINK_NETFILTER)?;
     sock.bind(&SocketAddr::new(0, 0))?;
     sock.add_membership(NFNLGRP_NFTABLES)?;
@@ -54,25 +62,52 @@ pub fn watch(mut on_change: impl FnMut() + Send + 'static) -> io::Result<Firewal
     let (stop_rx, stop_tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let thread = std::thread::Builder::new()
         .name("firewall-watch".into())
-        .stack_size(64 * 1024)
         .spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
+            let mut backoff = Duration::ZERO;
+            // Changes seen during a pause, still to be looked at.
+            let mut pending = false;
             loop {
-                match wait(&sock, &stop_rx, None) {
-                    Wake::Stop => return,
-                    Wake::Timeout => continue,
-                    Wake::Readable => {}
+                if !pending {
+                    match wait(&sock, &stop_rx, None) {
+                        Wake::Stop => return,
+                        Wake::Timeout => continue,
+                        Wake::Readable => {}
+                    }
                 }
+                pending = false;
                 drain(&sock, &mut buf);
-                // Let the burst end: every further change restarts the quiet period.
+                // Let the burst end: every further change restarts the quiet period,
+                // up to LATEST after the first.
+                let first = std::time::Instant::now();
                 loop {
-                    match wait(&sock, &stop_rx, Some(QUIET)) {
+                    let left = LATEST.saturating_sub(first.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match wait(&sock, &stop_rx, Some(QUIET.min(left))) {
                         Wake::Stop => return,
                         Wake::Readable => drain(&sock, &mut buf),
                         Wake::Timeout => break,
                     }
                 }
-                on_change();
+                if on_change() {
+                    backoff = (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+                    // Changes made meanwhile (ours included) are looked at after the pause.
+                    let until = std::time::Instant::now() + backoff;
+                    while let Some(left) = until.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero()) {
+                        match wait(&sock, &stop_rx, Some(left)) {
+                            Wake::Stop => return,
+                            Wake::Readable => {
+                                drain(&sock, &mut buf);
+                                pending = true;
+                            }
+                            Wake::Timeout => break,
+                        }
+                    }
+                } else {
+                    backoff = Duration::ZERO;
+                }
             }
         })?;
     Ok(FirewallWatch { stop: Some(stop_tx), thread: Some(thread) })

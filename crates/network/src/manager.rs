@@ -473,7 +473,7 @@ impl NetworkManager {
 
     /// Repairs berth's firewall after someone else changed the host's (see
     /// [`crate::firewall_watch`]): the table if it was flushed away, the iptables chain
-    /// if FORWARD's policy became DROP. Returns whether the table was rebuilt.
+    /// if FORWARD's policy became DROP. Returns whether it changed anything.
     pub fn check_firewall(&self) -> Result<bool> {
         let _g = lock(&self.config_lock);
         firewall::ensure(&self.cfg.nft_table, &self.ruleset()?)

@@ -613,7 +613,7 @@ fn hash_entry(h: &mut Sha256, rel: &str, path: &Path, meta: &std::fs::Metadata, 
         let t = std::fs::read_link(path).map_err(|e| CopyError::Read(path.display().to_string(), e))?;
         h.update(t.to_string_lossy().as_bytes());
     } else if ft.is_file() {
-        match known.and_then(|k| k.get(&(meta.dev(), meta.ino()))) {
+        match known.and_then(|k| k.get(&(meta.dev(), meta.ino()))).filter(|(size, _)| *size == meta.len()) {
             Some((size, sum)) => {
                 h.update(size.to_le_bytes());
                 h.update(sum);

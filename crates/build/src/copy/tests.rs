@@ -360,9 +360,12 @@ fn known_file_digests_stand_in_for_reading_the_files() {
     // The true digests give the same checksum (in a directory source and as a file).
     let truth: KnownFiles = [entry("app/main.go", b"package main"), entry("a.txt", b"A")].into();
     assert_eq!(with(&truth), plain);
-    // And they are what is used: a different recorded content changes the checksum.
-    let other: KnownFiles = [entry("app/main.go", b"package other")].into();
+    // And they are what is used: a different recorded content (same size) changes the
+    // checksum; a record whose size is not the file's is ignored.
+    let other: KnownFiles = [entry("app/main.go", b"package mian")].into();
     assert_ne!(with(&other), plain);
+    let stale: KnownFiles = [entry("app/main.go", b"package mainly")].into();
+    assert_eq!(with(&stale), plain);
 }
 
 #[test]

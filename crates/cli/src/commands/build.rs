@@ -423,6 +423,15 @@ pub fn build(g: &Global, a: BuildArgs) -> CmdResult {
                 }
             });
         }
+        // However the reading ends (a panic included), the ticker stops, or the scope
+        // would wait for it forever.
+        struct StopTicker<'a>(&'a AtomicBool);
+        impl Drop for StopTicker<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop_ticker = StopTicker(&stop);
         let r = resp.json_messages(|m: &JsonMessage| {
             if let Some(msg) = m.error_message() {
                 error = Some(msg.to_owned());

@@ -55,6 +55,8 @@ impl<W: Write> TtyView<W> {
     }
 
     fn line(&mut self, line: &str, now: Instant) {
+        let line = printable(line);
+        let line = line.as_str();
         if let Some(rest) = line.strip_prefix("Step ") {
             // "Step 3/12 : RUN echo hi"
             let (count, what) = rest.split_once(" : ").unwrap_or((rest, ""));
@@ -167,6 +169,33 @@ impl<W: Write> TtyView<W> {
     }
 }
 
+/// What a line shows on a terminal, made safe for the redrawn region: a progress bar's
+/// `\r` redraws keep only the last, escape sequences and other control characters go,
+/// tabs become spaces (the column count must be the character count).
+fn printable(line: &str) -> String {
+    let last = line.trim_end_matches('\r').rsplit('\r').next().unwrap_or("");
+    let mut out = String::with_capacity(last.len());
+    let mut chars = last.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI sequences end with a letter; other escapes are two characters.
+                if chars.next() == Some('[') {
+                    for d in chars.by_ref() {
+                        if d.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
@@ -267,6 +296,12 @@ mod tests {
         }
         assert!(text.trim_end().ends_with("[+] Building 1.0s (1/2)"), "{text}");
         assert!(!text.contains("FINISHED"));
+    }
+
+    #[test]
+    fn output_is_made_printable() {
+        assert_eq!(printable("10%\r50%\r100% done\r"), "100% done");
+        assert_eq!(printable("\x1b[31mred\x1b[0m\tend\x07"), "red    end");
     }
 
     #[test]

@@ -476,7 +476,7 @@ fn prepare_bundle(state: &AppState, c: &Container, dir: &Path) -> anyhow::Result
     }
     let throwaway = c.host_config.auto_remove.unwrap_or(false);
     snapshot::mount_overlay_mapped(state.images.layers(), &img.chain_ids, &dirs, remap.as_ref().map(|r| r.userns_fd()), throwaway)?;
-    let staged = mounts::setup(state, &c.id, &c.mounts, &dirs.merged, &dir.join("subpaths"), remap.as_deref())?;
+    let staged = mounts::setup(state, &c.id, &c.mounts, &dirs.merged, &mounts::staging_dir(state, &c.id), remap.as_deref())?;
     let net = networking::setup(state, c)?;
     let addresses: Vec<String> = net.addresses.iter().map(|a| a.to_string()).collect();
     // Legacy links: on the default bridge /etc/hosts lines and variables, on a user
@@ -892,6 +892,7 @@ pub async fn unpause(state: &AppState, entry: &Arc<Entry>) -> ApiResult<()> {
 /// exits that happened meanwhile, and start `always` / `unless-stopped` containers.
 pub async fn restore(state: &AppState) {
     secret_mounts::release_all(state);
+    mounts::clean_staging(state);
     for entry in state.containers.all() {
         let c = entry.get();
         let sdir = shim_dir(state, &c.id);

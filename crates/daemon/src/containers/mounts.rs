@@ -304,16 +304,42 @@ impl Drop for Staged {
         for (_, p) in &self.sources {
             unstage(p);
         }
+        if let Some(dir) = self.sources.first().and_then(|(_, p)| p.parent()) {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
-/// Detaches a staging mount and removes its mount point (both may be gone already).
+/// Detaches a staging mount (every one stacked there) and removes its mount point; both
+/// may be gone already.
 fn unstage(p: &Path) {
     if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
-        // SAFETY: umount2 with a valid C string; failure (nothing mounted) is fine.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        // SAFETY: umount2 with a valid C string; it fails once nothing is mounted there.
+        while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {}
     }
     let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir(p));
+}
+
+/// Where a container's subpaths are staged: under the exec root, away from the data
+/// root, so a staging mount left by a crash can never be mistaken for container files
+/// (and deleted with them).
+pub fn staging_dir(state: &AppState, id: &str) -> std::path::PathBuf {
+    state.exec_root.join("subpaths").join(id)
+}
+
+/// At daemon start: staging mounts a killed berthd left behind (the runtime had taken
+/// what it needed, or the start failed) are detached and their directories removed.
+pub fn clean_staging(state: &AppState) {
+    let root = state.exec_root.join("subpaths");
+    let Ok(dirs) = std::fs::read_dir(&root) else { return };
+    for d in dirs.flatten() {
+        if let Ok(entries) = std::fs::read_dir(d.path()) {
+            for e in entries.flatten() {
+                unstage(&e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(d.path());
+    }
 }
 
 /// Opens `subpath` inside the volume's data and bind-mounts it at a fresh path under
@@ -321,12 +347,15 @@ fn unstage(p: &Path) {
 fn stage_subpath(data: &Path, subpath: &str, staging: &Path, index: usize) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context;
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::DirBuilderExt;
     let dir = std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
     let fd = berth_runtime::safe_path::open_in_root(dir.as_raw_fd(), Path::new(subpath), libc::O_PATH | libc::O_CLOEXEC)
         .map_err(|e| anyhow::anyhow!("cannot access path {}: {}", data.join(subpath).display(), e))?;
     let fd_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let is_dir = std::fs::metadata(&fd_path).map(|m| m.is_dir()).unwrap_or(true);
-    std::fs::create_dir_all(staging).with_context(|| format!("creating {}", staging.display()))?;
+    // Traversable (not listable) by all: under userns-remap the runtime is the
+    // container's root, an unprivileged host uid (the exec root above keeps others out).
+    std::fs::DirBuilder::new().recursive(true).mode(0o711).create(staging).with_context(|| format!("creating {}", staging.display()))?;
     let at = staging.join(index.to_string());
     unstage(&at); // a leftover of a start that died half-way
     if is_dir {

@@ -193,15 +193,18 @@ pub fn setup(state: &AppState, c: &Container, host_ids: &HostIds<'_>) -> anyhow:
     let dir = dir_of(state, &c.id);
     // Under userns-remap the runtime opens the files as the container's root, an
     // unprivileged host uid: the directories let its group through (0710), nothing more.
+    // The shared parent is set from the daemon's remap, not this container's (a
+    // `--userns=host` one must not close it to remapped ones starting meanwhile).
     let (_, root_gid) = host_ids(0, 0);
     let dir_mode = if root_gid == 0 { 0o700 } else { 0o710 };
+    let parent_gid = state.remap.as_ref().map(|r| r.root().1).filter(|g| *g != 0);
     let r = (|| -> anyhow::Result<Vec<Value>> {
         let parent = dir.parent().expect("dir_of has a parent");
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).with_context(|| format!("creating {}", parent.display()))?;
-        if root_gid != 0 {
-            std::os::unix::fs::chown(parent, None, Some(root_gid)).with_context(|| format!("chown {}", parent.display()))?;
+        if let Some(g) = parent_gid {
+            std::os::unix::fs::chown(parent, None, Some(g)).with_context(|| format!("chown {}", parent.display()))?;
         }
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(dir_mode))?;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(if parent_gid.is_some() { 0o710 } else { 0o700 }))?;
         std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let target = cpath(&dir)?;
         let data = CString::new(format!("mode={dir_mode:o},gid={root_gid},size={}", tmpfs_size(&values))).expect("no NUL in options");

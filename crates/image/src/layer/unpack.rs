@@ -99,10 +99,12 @@ fn extract_archive(root: OwnedFd, reader: impl Read, o: &Opts) -> Result<()> {
 }
 
 /// A regular file whose data was hashed as it was written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashedFile {
     pub size: u64,
     pub sha256: [u8; 32],
+    /// Where it was written (relative to the root).
+    pub path: PathBuf,
 }
 
 /// Files hashed by [`extract_hashing_large_files`], by (st_dev, st_ino).
@@ -115,8 +117,20 @@ pub type HashedFiles = std::collections::HashMap<(u64, u64), HashedFile>;
 /// a later reader spells their path.
 pub fn extract_hashing_large_files(root: OwnedFd, reader: impl Read, min_size: u64) -> Result<HashedFiles> {
     let o = Opts { prefix: PathBuf::new(), plain_whiteouts: true, hash_min: Some(min_size), ..Default::default() };
+    let check = root.try_clone().map_err(|e| Error::io("dup", Path::new("."), e))?;
     extract_archive(root, reader, &o)?;
-    Ok(o.hashed.into_inner())
+    // A later entry may have replaced a hashed file, and its freed inode may now be
+    // another (unhashed) file's: keep only records whose path still holds that inode.
+    let check = Root::from_fd(check);
+    let mut hashed = o.hashed.into_inner();
+    hashed.retain(|key, f| {
+        check
+            .open_in(&f.path, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+            .ok()
+            .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
+            .is_some_and(|st| (st.st_dev, st.st_ino) == *key)
+    });
+    Ok(hashed)
 }
 
 /// Unpacks the layer blob from `reader` into the existing directory `dest`.
@@ -421,7 +435,7 @@ fn apply_entry<R: Read>(root: &Root, entry: &mut tar::Entry<'_, R>, layer: &str,
             let got = if o.hash_min.is_some_and(|m| want >= m) {
                 let (got, sha256) = copy_data_hashing(entry, &mut file).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?;
                 let st = nix::sys::stat::fstat(file.as_fd()).map_err(|e| path_err(layer, &rel, "stat", e))?;
-                o.hashed.borrow_mut().insert((st.st_dev, st.st_ino), HashedFile { size: got, sha256 });
+                o.hashed.borrow_mut().insert((st.st_dev, st.st_ino), HashedFile { size: got, sha256, path: rel.clone() });
                 got
             } else {
                 copy_data(entry, &mut file, want).map_err(|e| Error::layer(layer, format!("reading {:?}: {e}", rel)))?
@@ -539,9 +553,26 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o7777, 0o751);
         assert_eq!(meta.mtime(), 1_600_000_000);
         assert_eq!(hashed.len(), 1);
-        let got = hashed[&(meta.dev(), meta.ino())];
+        let got = &hashed[&(meta.dev(), meta.ino())];
         assert_eq!(got.size, big.len() as u64);
         assert_eq!(got.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&big)));
+
+        // A hashed file replaced by a later entry leaves no record that could be taken
+        // for the new file (whose inode may be the freed one).
+        let mut b = tar::Builder::new(Vec::new());
+        for body in [&big[..], &b"tiny"[..]] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, "same.bin", body).unwrap();
+        }
+        let dir3 = tempfile::tempdir().unwrap();
+        let root: OwnedFd = std::fs::File::open(dir3.path()).unwrap().into();
+        let hashed = extract_hashing_large_files(root, &b.into_inner().unwrap()[..], 256 * 1024).unwrap();
+        let meta = std::fs::metadata(dir3.path().join("same.bin")).unwrap();
+        assert_eq!(meta.len(), 4);
+        assert!(hashed.get(&(meta.dev(), meta.ino())).is_none_or(|f| f.size != meta.len()), "{hashed:?}");
 
         // A truncated stream is an error, not a short file.
         let dir2 = tempfile::tempdir().unwrap();

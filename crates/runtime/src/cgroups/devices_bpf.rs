@@ -65,6 +65,10 @@ fn mov_x(dst: u8, src: u8) -> Insn {
 fn jne_k(dst: u8, imm: i32, off: i16) -> Insn {
     insn(0x55, dst, 0, off, imm)
 }
+/// `if dst == imm goto +off`
+fn jeq_k(dst: u8, imm: i32, off: i16) -> Insn {
+    insn(0x15, dst, 0, off, imm)
+}
 /// `if dst != src goto +off`
 fn jne_x(dst: u8, src: u8, off: i16) -> Insn {
     insn(0x5d, dst, src, off, 0)
@@ -100,10 +104,15 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
             block.push((jne_k(2, t, 0), true));
         }
         if access != ACC_READ | ACC_WRITE | ACC_MKNOD {
-            // Every access asked for must be allowed: (asked & allowed) == asked.
             block.push((mov_x(1, 3), false));
             block.push((and32(1, access), false));
-            block.push((jne_x(1, 3, 0), true));
+            if r.allow() {
+                // An allow covers an access only if it allows all of it: (asked & allowed) == asked.
+                block.push((jne_x(1, 3, 0), true));
+            } else {
+                // A deny refuses any access it names part of (O_RDWR against "w").
+                block.push((jeq_k(1, 0, 0), true));
+            }
         }
         if let Some(m) = r.major().filter(|m| *m >= 0) {
             block.push((jne_k(4, m as i32, 0), true));
@@ -147,19 +156,26 @@ fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<i64> {
 pub fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let prog = program(rules);
     let license = c"Apache";
-    let mut log = vec![0u8; 4096];
     let mut attr = [0u8; 128];
     attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
     attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
     attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    attr[24..28].copy_from_slice(&1u32.to_ne_bytes()); // log_level: errors explained
-    attr[28..32].copy_from_slice(&(log.len() as u32).to_ne_bytes());
-    attr[32..40].copy_from_slice(&(log.as_mut_ptr() as u64).to_ne_bytes());
-    let fd = bpf(BPF_PROG_LOAD, &mut attr).map_err(|e| {
-        let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).trim().to_owned();
-        Error::Cgroup(format!("loading the device filter (eBPF): {e}{}", if text.is_empty() { String::new() } else { format!(": {text}") }))
-    })?;
+    // Without a log first: a verbose log that overflows its buffer fails the load.
+    let fd = match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => fd,
+        Err(_) => {
+            // Again with the verifier's explanation, for the error message.
+            let mut log = vec![0u8; 1 << 20];
+            attr[24..28].copy_from_slice(&1u32.to_ne_bytes());
+            attr[28..32].copy_from_slice(&(log.len() as u32).to_ne_bytes());
+            attr[32..40].copy_from_slice(&(log.as_mut_ptr() as u64).to_ne_bytes());
+            bpf(BPF_PROG_LOAD, &mut attr).map_err(|e| {
+                let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).trim().to_owned();
+                Error::Cgroup(format!("loading the device filter (eBPF): {e}{}", if text.is_empty() { String::new() } else { format!(": {text}") }))
+            })?
+        }
+    };
     // SAFETY: a successful PROG_LOAD returns a new descriptor that we own.
     let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let cg = std::fs::File::open(dir).map_err(|e| Error::Cgroup(format!("opening {}: {e}", dir.display())))?;
@@ -210,6 +226,11 @@ mod tests {
                         pc += i.off as usize;
                     }
                 }
+                0x15 => {
+                    if r[dst] == i64::from(i.imm) {
+                        pc += i.off as usize;
+                    }
+                }
                 0x5d => {
                     if r[dst] != r[src] {
                         pc += i.off as usize;
@@ -235,6 +256,7 @@ mod tests {
         assert_all_reachable(&p);
         assert_eq!(decide(&p, DEV_CHAR, ACC_READ, 1, 3), 1, "null readable");
         assert_eq!(decide(&p, DEV_CHAR, ACC_WRITE, 1, 3), 0, "a later deny wins");
+        assert_eq!(decide(&p, DEV_CHAR, ACC_READ | ACC_WRITE, 1, 3), 0, "also for O_RDWR, as on v1");
         assert_eq!(decide(&p, DEV_CHAR, ACC_READ, 1, 5), 0, "zero is not allowed");
         assert_eq!(decide(&p, DEV_CHAR, ACC_MKNOD, 8, 0), 1, "mknod of any char device");
         assert_eq!(decide(&p, DEV_CHAR, ACC_MKNOD | ACC_READ, 8, 0), 0, "but not reading it");
@@ -254,7 +276,7 @@ mod tests {
             seen[pc] = true;
             match p[pc].code {
                 0x95 => {}
-                0x55 | 0x5d => todo.extend([pc + 1, pc + 1 + p[pc].off as usize]),
+                0x55 | 0x5d | 0x15 => todo.extend([pc + 1, pc + 1 + p[pc].off as usize]),
                 _ => todo.push(pc + 1),
             }
         }

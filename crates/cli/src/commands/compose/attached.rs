@@ -172,10 +172,12 @@ impl Followers {
         self.active.fetch_add(1, Ordering::SeqCst);
         let me = self.clone();
         std::thread::spawn(move || {
-            let r = logs::stream(&me.client, &c, &o, &*me.printer).map_err(|e| e.to_string());
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logs::stream(&me.client, &c, &o, &*me.printer).map_err(|e| e.to_string())))
+                .unwrap_or_else(|_| Err(format!("the log reader of {} failed", c.name)));
             me.following.lock().unwrap_or_else(|p| p.into_inner()).0.remove(&c.id);
-            me.active.fetch_sub(1, Ordering::SeqCst);
+            // The result first: the waiting side stops once none is active.
             let _ = me.done.send(r);
+            me.active.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
@@ -211,12 +213,15 @@ fn follow_all(client: &Client, project: &str, services: Option<Vec<String>>, lis
         f.follow(c, &o);
     }
     let mut results = Vec::new();
-    while f.active.load(Ordering::SeqCst) > 0 {
-        match rx.recv() {
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
             Ok(r) => results.push(r),
-            Err(_) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if f.active.load(Ordering::SeqCst) == 0 => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    results.extend(rx.try_iter());
     results
 }
 
