@@ -126,6 +126,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the embedded DNS answers for an endpoint.
+fn name_record(ep: &Endpoint, net: &Network) -> NameRecord {
+    NameRecord { container_id: ep.container_id.clone(), network_id: net.id.clone(), network_name: net.name.clone(), ip: ep.ip, names: ep.aliases.clone() }
+}
+
 impl NetworkManager {
     /// Opens (creating if needed) the store. `dns`: the embedded DNS service, or None
     /// to run without one (containers on user networks then get no 127.0.0.11).
@@ -572,13 +577,7 @@ impl NetworkManager {
         })?;
         if net.name != "bridge" {
             if let Some(dns) = &self.dns {
-                dns.register(NameRecord {
-                    container_id: ep.container_id.clone(),
-                    network_id: net.id.clone(),
-                    network_name: net.name.clone(),
-                    ip: ep.ip,
-                    names: ep.aliases.clone(),
-                });
+                dns.register(name_record(ep, net));
                 dns.serve(&ep.container_id, &ep.netns)?;
             }
         }
@@ -771,13 +770,7 @@ impl NetworkManager {
                 if net.name == "bridge" || !netns::is_mounted_netns(&ep.netns) {
                     continue;
                 }
-                dns.register(NameRecord {
-                    container_id: ep.container_id.clone(),
-                    network_id: net.id.clone(),
-                    network_name: net.name.clone(),
-                    ip: ep.ip,
-                    names: ep.aliases.clone(),
-                });
+                dns.register(name_record(&ep, net));
                 if let Err(e) = dns.serve(&ep.container_id, &ep.netns) {
                     tracing::warn!(container = %ep.container_id, "restarting embedded DNS: {e}");
                 }

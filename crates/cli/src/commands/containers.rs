@@ -436,8 +436,9 @@ pub fn update(g: &Global, a: UpdateArgs) -> CmdResult {
 
 // ---------------------------------------------------------------- commit
 
+/// `commit`'s flags (shared with `compose commit`).
 #[derive(Args)]
-pub struct CommitArgs {
+pub struct CommitOptions {
     /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
     #[arg(short = 'a', long = "author")]
     author: Option<String>,
@@ -450,6 +451,12 @@ pub struct CommitArgs {
     /// Pause container during commit
     #[arg(short = 'p', long = "pause", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pause: bool,
+}
+
+#[derive(Args)]
+pub struct CommitArgs {
+    #[command(flatten)]
+    opts: CommitOptions,
     /// CONTAINER
     container: String,
     /// [REPOSITORY[:TAG]]
@@ -457,8 +464,13 @@ pub struct CommitArgs {
 }
 
 pub fn commit(g: &Global, a: CommitArgs) -> CmdResult {
+    commit_container(g, &a.opts, &a.container, a.reference.as_deref())
+}
+
+/// An image of `container`'s changes, tagged `reference` if given.
+pub fn commit_container(g: &Global, a: &CommitOptions, container: &str, reference: Option<&str>) -> CmdResult {
     let c = client(g)?;
-    let (repo, tag) = match a.reference.as_deref() {
+    let (repo, tag) = match reference {
         None => (None, None),
         Some(r) => match r.rsplit_once(':') {
             Some((repo, t)) if !t.contains('/') => (Some(repo.to_owned()), Some(t.to_owned())),
@@ -466,7 +478,7 @@ pub fn commit(g: &Global, a: CommitArgs) -> CmdResult {
         },
     };
     let mut q = query([
-        ("container", Some(a.container.clone())),
+        ("container", Some(container.to_owned())),
         ("repo", repo),
         ("tag", tag),
         ("comment", a.message.clone()),

@@ -12,20 +12,27 @@ use super::{client, render};
 use crate::units::{bytes_size, human_size};
 use crate::{CmdResult, Global};
 
+/// `stats`'s flags (shared with `compose stats`).
 #[derive(Args)]
-pub struct StatsArgs {
+pub struct StatsOptions {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long = "all")]
-    all: bool,
+    pub all: bool,
     /// Format output using a custom template ('table', 'table TEMPLATE', 'json' or a Go template)
     #[arg(long = "format")]
-    format: Option<String>,
+    pub format: Option<String>,
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
-    no_stream: bool,
+    pub no_stream: bool,
     /// Do not truncate output
     #[arg(long = "no-trunc")]
-    no_trunc: bool,
+    pub no_trunc: bool,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    opts: StatsOptions,
     /// CONTAINER [CONTAINER...]
     containers: Vec<String>,
 }
@@ -90,31 +97,36 @@ fn sample(c: &Client, names: &[String], trunc: bool) -> Vec<Value> {
 }
 
 pub fn stats(g: &Global, a: StatsArgs) -> CmdResult {
+    stats_of(g, &a.opts, a.containers)
+}
+
+/// `stats` of `containers` (all running ones, or all with `--all`, when empty).
+pub fn stats_of(g: &Global, o: &StatsOptions, containers: Vec<String>) -> CmdResult {
     let c = client(g)?;
-    let names: Vec<String> = if a.containers.is_empty() {
-        let list: Vec<Value> = c.get_json(&format!("/containers/json{}", query([("all", a.all.then(|| "1".to_owned()))])))?;
+    let names: Vec<String> = if containers.is_empty() {
+        let list: Vec<Value> = c.get_json(&format!("/containers/json{}", query([("all", o.all.then(|| "1".to_owned()))])))?;
         list.iter().filter_map(|s| s["Id"].as_str().map(str::to_owned)).collect()
     } else {
         // Named containers that do not exist are an error up front, as in docker.
-        for n in &a.containers {
+        for n in &containers {
             c.call("GET", &format!("/containers/{}/json", encode(n)), Body::Empty)?;
         }
-        a.containers.clone()
+        containers
     };
     let default = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
     let headers = json!({"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"});
-    let format = a.format.as_deref().unwrap_or("");
+    let format = o.format.as_deref().unwrap_or("");
     loop {
-        let rows = sample(&c, &names, !a.no_trunc);
+        let rows = sample(&c, &names, !o.no_trunc);
         let out = render(format, default, &rows, &headers)?;
-        if a.no_stream {
+        if o.no_stream {
             print!("{out}");
             return Ok(());
         }
         // Clear and redraw, as docker's streaming view does.
-        let mut o = std::io::stdout().lock();
-        let _ = write!(o, "\x1b[2J\x1b[H{out}");
-        let _ = o.flush();
+        let mut w = std::io::stdout().lock();
+        let _ = write!(w, "\x1b[2J\x1b[H{out}");
+        let _ = w.flush();
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

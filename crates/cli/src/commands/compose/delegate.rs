@@ -241,18 +241,8 @@ pub fn cp(g: &Global, p: &ProjectFlags, a: CpArgs) -> CmdResult {
 
 #[derive(Args)]
 pub struct CommitArgs {
-    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
-    #[arg(short = 'a', long = "author")]
-    author: Option<String>,
-    /// Apply Dockerfile instruction to the created image
-    #[arg(short = 'c', long = "change")]
-    change: Vec<String>,
-    /// Commit message
-    #[arg(short = 'm', long = "message")]
-    message: Option<String>,
-    /// Pause container during commit
-    #[arg(short = 'p', long = "pause", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pause: bool,
+    #[command(flatten)]
+    opts: commands::containers::CommitOptions,
     /// index of the container if service has multiple replicas
     #[arg(long = "index", default_value_t = 1)]
     index: u64,
@@ -266,18 +256,7 @@ pub struct CommitArgs {
 pub fn commit(g: &Global, p: &ProjectFlags, a: CommitArgs) -> CmdResult {
     let e = project::engine(g, p, std::slice::from_ref(&a.service), true)?;
     let c = service_container(&e, &a.service, a.index, false)?;
-    let mut argv = vec![format!("--pause={}", a.pause)];
-    for (flag, v) in [("-a", &a.author), ("-m", &a.message)] {
-        if let Some(v) = v {
-            argv.extend([flag.to_owned(), v.clone()]);
-        }
-    }
-    for ch in &a.change {
-        argv.extend(["-c".to_owned(), ch.clone()]);
-    }
-    argv.push(c.name);
-    argv.extend(a.reference);
-    commands::containers::commit(g, parsed("commit", argv)?)
+    commands::containers::commit_container(g, &a.opts, &c.name, a.reference.as_deref())
 }
 
 #[derive(Args)]
@@ -303,18 +282,8 @@ pub fn export(g: &Global, p: &ProjectFlags, a: ExportArgs) -> CmdResult {
 
 #[derive(Args)]
 pub struct StatsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short = 'a', long = "all")]
-    all: bool,
-    /// Format output using a custom template
-    #[arg(long = "format")]
-    format: Option<String>,
-    /// Disable streaming stats and only pull the first result
-    #[arg(long = "no-stream")]
-    no_stream: bool,
-    /// Do not truncate output
-    #[arg(long = "no-trunc")]
-    no_trunc: bool,
+    #[command(flatten)]
+    opts: commands::stats::StatsOptions,
     /// [SERVICE]
     service: Option<String>,
 }
@@ -323,22 +292,12 @@ pub struct StatsArgs {
 pub fn stats(g: &Global, p: &ProjectFlags, a: StatsArgs) -> CmdResult {
     let services: Vec<String> = a.service.into_iter().collect();
     let e = project::engine(g, p, &services, true)?;
-    let list = e.containers(&services, OneOff::Exclude, a.all).map_err(project::failure)?;
-    let mut argv = Vec::new();
-    for (on, flag) in [(a.all, "--all"), (a.no_stream, "--no-stream"), (a.no_trunc, "--no-trunc")] {
-        if on {
-            argv.push(flag.to_owned());
-        }
-    }
-    if let Some(f) = a.format {
-        argv.extend(["--format".to_owned(), f]);
-    }
+    let list = e.containers(&services, OneOff::Exclude, a.opts.all).map_err(project::failure)?;
     if list.is_empty() {
-        // Nothing to show: `docker stats NAME…` needs names, and none means "all of the host".
+        // Nothing to show (no names would mean every container of the host).
         return Ok(());
     }
-    argv.extend(list.into_iter().map(|c| c.name));
-    commands::stats::stats(g, parsed("stats", argv)?)
+    commands::stats::stats_of(g, &a.opts, list.into_iter().map(|c| c.name).collect())
 }
 
 #[derive(Args)]
